@@ -1,0 +1,3 @@
+module productanalytics
+
+go 1.26
