@@ -1,0 +1,18 @@
+// Command load is the Lambda function serving the product analytics load endpoint.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"productanalytics/shared/apigw"
+	"productanalytics/shared/app"
+	"productanalytics/shared/cube"
+)
+
+func main() {
+	h, _ := app.New(context.Background(), os.Getenv, os.Stdout, cube.Load)
+	lambda.Start(apigw.Handler(h))
+}

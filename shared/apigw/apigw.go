@@ -1,0 +1,205 @@
+// Package apigw serves an http.Handler to API Gateway: it turns HTTP API
+// (payload 2.0) and REST API (payload 1.0) proxy events into http.Requests and
+// the handler's answer into the matching response event.
+package apigw
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// ErrUnsupportedEvent is returned for an event that is not an API Gateway
+// proxy event.
+var ErrUnsupportedEvent = errors.New("unsupported event: expected an API Gateway proxy event (payload 1.0 or 2.0)")
+
+// Handler returns a Lambda handler serving h to API Gateway. Payload 2.0
+// events are answered with 2.0 responses, 1.0 events with 1.0 responses.
+func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error) {
+	return func(ctx context.Context, event json.RawMessage) (any, error) {
+		var probe struct {
+			Version    string `json:"version"`
+			RouteKey   string `json:"routeKey"`
+			HTTPMethod string `json:"httpMethod"`
+		}
+		if err := json.Unmarshal(event, &probe); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnsupportedEvent, err)
+		}
+		switch {
+		case probe.Version == "2.0" || probe.RouteKey != "" && probe.HTTPMethod == "":
+			var e events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(event, &e); err != nil {
+				return nil, fmt.Errorf("decoding a payload 2.0 event: %w", err)
+			}
+			r, err := requestV2(ctx, &e)
+			if err != nil {
+				return nil, err
+			}
+			w := newRecorder()
+			h.ServeHTTP(w, r)
+			return w.v2(), nil
+		case probe.HTTPMethod != "":
+			var e events.APIGatewayProxyRequest
+			if err := json.Unmarshal(event, &e); err != nil {
+				return nil, fmt.Errorf("decoding a payload 1.0 event: %w", err)
+			}
+			r, err := requestV1(ctx, &e)
+			if err != nil {
+				return nil, err
+			}
+			w := newRecorder()
+			h.ServeHTTP(w, r)
+			return w.v1(), nil
+		}
+		return nil, ErrUnsupportedEvent
+	}
+}
+
+func requestV2(ctx context.Context, e *events.APIGatewayV2HTTPRequest) (*http.Request, error) {
+	path := e.RawPath
+	if path == "" {
+		path = e.RequestContext.HTTP.Path
+	}
+	r, err := newRequest(ctx, e.RequestContext.HTTP.Method, path, e.RawQueryString, e.Body, e.IsBase64Encoded)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range e.Headers {
+		// Payload 2.0 joins repeated headers with commas.
+		r.Header.Set(k, v)
+	}
+	if len(e.Cookies) > 0 {
+		r.Header.Set("Cookie", strings.Join(e.Cookies, "; "))
+	}
+	finish(r, e.RequestContext.RequestID, e.RequestContext.HTTP.SourceIP)
+	return r, nil
+}
+
+func requestV1(ctx context.Context, e *events.APIGatewayProxyRequest) (*http.Request, error) {
+	q := url.Values{}
+	for k, vs := range e.MultiValueQueryStringParameters {
+		q[k] = vs
+	}
+	for k, v := range e.QueryStringParameters {
+		if _, ok := q[k]; !ok {
+			q.Set(k, v)
+		}
+	}
+	r, err := newRequest(ctx, e.HTTPMethod, e.Path, q.Encode(), e.Body, e.IsBase64Encoded)
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range e.MultiValueHeaders {
+		for _, v := range vs {
+			r.Header.Add(k, v)
+		}
+	}
+	for k, v := range e.Headers {
+		if r.Header.Get(k) == "" {
+			r.Header.Set(k, v)
+		}
+	}
+	finish(r, e.RequestContext.RequestID, e.RequestContext.Identity.SourceIP)
+	return r, nil
+}
+
+func newRequest(ctx context.Context, method, path, rawQuery, body string, b64 bool) (*http.Request, error) {
+	data := []byte(body)
+	if b64 {
+		var err error
+		if data, err = base64.StdEncoding.DecodeString(body); err != nil {
+			return nil, fmt.Errorf("decoding the event's base64 body: %w", err)
+		}
+	}
+	u := &url.URL{Path: path, RawQuery: rawQuery}
+	if path == "" {
+		u.Path = "/"
+	}
+	r, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("building the request from the event: %w", err)
+	}
+	r.RequestURI = u.RequestURI()
+	return r, nil
+}
+
+// finish sets what the gateway knows of the request: its id, when the caller
+// sent none, and the caller's address.
+func finish(r *http.Request, requestID, sourceIP string) {
+	if r.Header.Get("X-Request-Id") == "" && requestID != "" {
+		r.Header.Set("X-Request-Id", requestID)
+	}
+	if host := r.Header.Get("Host"); host != "" {
+		r.Host = host
+	}
+	r.RemoteAddr = sourceIP
+}
+
+// recorder is the http.ResponseWriter the handler writes the answer into.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newRecorder() *recorder { return &recorder{header: http.Header{}} }
+
+func (w *recorder) Header() http.Header { return w.header }
+
+func (w *recorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(b)
+}
+
+func (w *recorder) statusCode() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// encodedBody returns the body as the event carries it: text as is,
+// anything else in base64.
+func (w *recorder) encodedBody() (string, bool) {
+	b := w.body.Bytes()
+	if utf8.Valid(b) {
+		return string(b), false
+	}
+	return base64.StdEncoding.EncodeToString(b), true
+}
+
+func (w *recorder) v2() events.APIGatewayV2HTTPResponse {
+	body, b64 := w.encodedBody()
+	headers := make(map[string]string, len(w.header))
+	var cookies []string
+	for k, vs := range w.header {
+		if k == "Set-Cookie" {
+			cookies = vs
+			continue
+		}
+		headers[k] = strings.Join(vs, ",")
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: w.statusCode(), Headers: headers, Cookies: cookies, Body: body, IsBase64Encoded: b64}
+}
+
+func (w *recorder) v1() events.APIGatewayProxyResponse {
+	body, b64 := w.encodedBody()
+	return events.APIGatewayProxyResponse{StatusCode: w.statusCode(), MultiValueHeaders: w.header, Body: body, IsBase64Encoded: b64}
+}

@@ -1,0 +1,159 @@
+// Package config reads the functions' configuration from environment
+// variables and validates it once, at cold start.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Auth modes.
+const (
+	// AuthJWT verifies caller tokens signed with a shared HS256 key.
+	AuthJWT = "jwt"
+)
+
+// Config is everything the API needs to run.
+type Config struct {
+	// CubeAPIURL is Cube's base address (CUBE_API_URL), e.g. https://cube.example.com.
+	CubeAPIURL string
+	// CubeKeySecretID names the Secrets Manager secret holding the Cube API
+	// key (CUBE_API_KEY_SECRET_ID: a name or an ARN).
+	CubeKeySecretID string
+	// CubeTokenIssuer is the iss claim of Cube tokens (CUBE_TOKEN_ISSUER).
+	CubeTokenIssuer string
+	// CubeRequestTimeout bounds one exchange with Cube (CUBE_REQUEST_TIMEOUT).
+	CubeRequestTimeout time.Duration
+	// CubeWaitDeadline bounds Continue-wait polling (CUBE_WAIT_DEADLINE).
+	CubeWaitDeadline time.Duration
+
+	// SecretCacheTTL is how long secrets are cached (SECRET_CACHE_TTL).
+	SecretCacheTTL time.Duration
+	// SecretStaleFor is how long past the TTL the last good secret is
+	// served while Secrets Manager fails (SECRET_STALE_FOR).
+	SecretStaleFor time.Duration
+
+	// AuthMode is how callers are checked (AUTH_MODE).
+	AuthMode string
+	// JWTSecretID names the secret holding the HS256 key of caller tokens
+	// (AUTH_JWT_SECRET_ID).
+	JWTSecretID string
+	// JWTIssuer, when set, is required as the tokens' iss (AUTH_JWT_ISSUER).
+	JWTIssuer string
+	// JWTAudience, when set, is required among the tokens' aud (AUTH_JWT_AUDIENCE).
+	JWTAudience string
+	// JWTProjectsClaim names the claim listing readable projects
+	// (AUTH_JWT_PROJECTS_CLAIM).
+	JWTProjectsClaim string
+
+	// LogLevel is the least level logged (LOG_LEVEL: debug, info, warn, error).
+	LogLevel slog.Level
+}
+
+// Variables lists every environment variable Load reads.
+var Variables = []string{
+	"CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_TOKEN_ISSUER", "CUBE_REQUEST_TIMEOUT", "CUBE_WAIT_DEADLINE",
+	"SECRET_CACHE_TTL", "SECRET_STALE_FOR",
+	"AUTH_MODE", "AUTH_JWT_SECRET_ID", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWT_PROJECTS_CLAIM",
+	"LOG_LEVEL",
+}
+
+// Load reads the configuration through getenv (os.Getenv in production) and
+// reports every problem at once.
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		CubeAPIURL:         r.url("CUBE_API_URL"),
+		CubeKeySecretID:    r.required("CUBE_API_KEY_SECRET_ID"),
+		CubeTokenIssuer:    r.optional("CUBE_TOKEN_ISSUER", "product-analytics-api"),
+		CubeRequestTimeout: r.duration("CUBE_REQUEST_TIMEOUT", 10*time.Second, time.Second, 28*time.Second),
+		CubeWaitDeadline:   r.duration("CUBE_WAIT_DEADLINE", 25*time.Second, time.Second, 15*time.Minute),
+		SecretCacheTTL:     r.duration("SECRET_CACHE_TTL", 5*time.Minute, time.Second, 24*time.Hour),
+		SecretStaleFor:     r.duration("SECRET_STALE_FOR", 15*time.Minute, time.Second, 24*time.Hour),
+		AuthMode:           r.optional("AUTH_MODE", AuthJWT),
+		JWTIssuer:          r.optional("AUTH_JWT_ISSUER", ""),
+		JWTAudience:        r.optional("AUTH_JWT_AUDIENCE", ""),
+		JWTProjectsClaim:   r.optional("AUTH_JWT_PROJECTS_CLAIM", "projects"),
+		LogLevel:           r.level("LOG_LEVEL"),
+	}
+	switch c.AuthMode {
+	case AuthJWT:
+		c.JWTSecretID = r.required("AUTH_JWT_SECRET_ID")
+	default:
+		r.fail("AUTH_MODE", fmt.Errorf("%q is not a supported mode (jwt)", c.AuthMode))
+	}
+	if c.CubeRequestTimeout > c.CubeWaitDeadline {
+		r.fail("CUBE_REQUEST_TIMEOUT", errors.New("must not exceed CUBE_WAIT_DEADLINE"))
+	}
+	return c, errors.Join(r.errs...)
+}
+
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) fail(name string, err error) {
+	r.errs = append(r.errs, fmt.Errorf("%s: %w", name, err))
+}
+
+func (r *reader) optional(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) required(name string) string {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		r.fail(name, errors.New("is required"))
+	}
+	return v
+}
+
+func (r *reader) url(name string) string {
+	v := r.required(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, fmt.Errorf("%q is not an http(s) URL", v))
+		return ""
+	}
+	return strings.TrimRight(v, "/")
+}
+
+func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, fmt.Errorf("%q is not a duration such as 25s or 5m", v))
+		return def
+	}
+	if d < lo || d > hi {
+		r.fail(name, fmt.Errorf("%s is outside %s to %s", d, lo, hi))
+		return def
+	}
+	return d
+}
+
+func (r *reader) level(name string) slog.Level {
+	var l slog.Level
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return slog.LevelInfo
+	}
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, fmt.Errorf("%q is not one of debug, info, warn, error", v))
+	}
+	return l
+}

@@ -1,0 +1,352 @@
+// Package cube is the client of Cube's REST API: it mints the project-scoped
+// token, sends the query, polls "Continue wait" until a deadline, and turns
+// Cube's failures into the answers GitLab gives.
+package cube
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Endpoint is one of Cube's REST API calls.
+type Endpoint string
+
+// The Cube calls the API forwards.
+const (
+	Load   Endpoint = "load"
+	DryRun Endpoint = "dry-run"
+	Meta   Endpoint = "meta"
+)
+
+// Keys serves the Cube API key. Refresh is called when Cube rejected a token
+// signed with used, which happens when the key was rotated.
+type Keys interface {
+	Get(ctx context.Context) (string, error)
+	Refresh(ctx context.Context, used string) (string, error)
+}
+
+// Options configure a Client. Zero durations take the defaults.
+type Options struct {
+	// BaseURL is Cube's address, without /cubejs-api.
+	BaseURL string
+	// Issuer is the iss claim of the tokens minted for Cube.
+	Issuer string
+	// RequestTimeout bounds one HTTP exchange with Cube (default 10s).
+	RequestTimeout time.Duration
+	// WaitDeadline bounds the whole call, Continue-wait polls included
+	// (default 25s); past it the caller is told to continue waiting.
+	WaitDeadline time.Duration
+	// HTTPClient is the client to use (default: a keep-alive client of
+	// this package's own).
+	HTTPClient *http.Client
+	// MaxResponseBytes bounds the answer read from Cube (default 64 MiB).
+	MaxResponseBytes int64
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Client calls Cube. Build one per process; it is safe for concurrent use.
+type Client struct {
+	base  string
+	keys  Keys
+	http  *http.Client
+	opts  Options
+	sleep func(context.Context, time.Duration) error
+}
+
+// NewHTTPClient returns the keep-alive client Cube is called with.
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}}
+}
+
+// NewClient returns a Client for the Cube at opts.BaseURL.
+func NewClient(keys Keys, opts Options) *Client {
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 10 * time.Second
+	}
+	if opts.WaitDeadline <= 0 {
+		opts.WaitDeadline = 25 * time.Second
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = 64 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := opts.HTTPClient
+	if h == nil {
+		h = NewHTTPClient()
+	}
+	return &Client{
+		base:  strings.TrimRight(opts.BaseURL, "/") + "/cubejs-api/v1/",
+		keys:  keys,
+		http:  h,
+		opts:  opts,
+		sleep: sleepCtx,
+	}
+}
+
+// Request is one call for one project.
+type Request struct {
+	Endpoint  Endpoint
+	ProjectID int64
+	// Query is the Cube query (load and dry-run only), sent unchanged.
+	Query json.RawMessage
+	// RequestID is forwarded as x-request-id.
+	RequestID string
+}
+
+// Response is Cube's answer to pass to the caller with status 200: its data,
+// or {"error":"Continue wait"} when the deadline passed first.
+type Response struct {
+	Body []byte
+	// Token is the Cube token the answer was obtained with.
+	Token string
+	// Polls counts the re-sends after "Continue wait".
+	Polls int
+	// ContinueWait is set when Body tells the caller to continue waiting.
+	ContinueWait bool
+}
+
+// Error is a failure with the answer the caller gets.
+type Error struct {
+	Status  int
+	Message string
+	// Err is the underlying cause, for logs only.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// MessageDatabaseNotFound is GitLab's answer when a project has no events
+// database, whatever the backing store.
+const MessageDatabaseNotFound = "404 Clickhouse Database Not Found"
+
+var continueWaitBody = []byte(`{"error":"Continue wait"}`)
+
+// Do sends req to Cube, re-sending it while Cube answers "Continue wait"
+// until the deadline. The returned error, if any, is an *Error; a Response
+// is returned alongside it when Cube was reached, for its poll count.
+func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	start := c.opts.Now()
+	deadline := start.Add(c.opts.WaitDeadline)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	key, err := c.keys.Get(ctx)
+	if err != nil {
+		return nil, &Error{Status: http.StatusServiceUnavailable, Message: "503 Service Unavailable: the Cube API key cannot be read", Err: err}
+	}
+	body, err := c.requestBody(req)
+	if err != nil {
+		return nil, err
+	}
+	res := &Response{}
+	refreshed := false
+	backoff := 50 * time.Millisecond
+	for {
+		if res.Token, err = MintToken(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
+			return res, &Error{Status: http.StatusInternalServerError, Message: "500 Internal Server Error", Err: fmt.Errorf("signing the Cube token: %w", err)}
+		}
+		status, answer, err := c.send(ctx, req, body, res.Token, deadline)
+		if err != nil {
+			if res.Polls > 0 && c.opts.Now().After(deadline.Add(-time.Millisecond)) {
+				// Cube was still working on it: tell the caller to ask again.
+				res.Body, res.ContinueWait = continueWaitBody, true
+				return res, nil
+			}
+			return res, err
+		}
+		switch {
+		case status == http.StatusOK && isContinueWait(answer):
+			if !c.opts.Now().Add(backoff).Before(deadline) {
+				res.Body, res.ContinueWait = continueWaitBody, true
+				return res, nil
+			}
+			if err := c.sleep(ctx, backoff); err != nil {
+				res.Body, res.ContinueWait = continueWaitBody, true
+				return res, nil
+			}
+			backoff = min(backoff*2, 500*time.Millisecond)
+			res.Polls++
+		case status == http.StatusOK:
+			if !looksLikeJSON(answer) {
+				return res, &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube's answer is not JSON"}
+			}
+			res.Body = answer
+			return res, nil
+		case status == http.StatusForbidden && !refreshed && cubeError(answer) == "Invalid token":
+			// The key may have been rotated since it was cached.
+			refreshed = true
+			if key, err = c.keys.Refresh(ctx, key); err != nil {
+				return res, &Error{Status: http.StatusServiceUnavailable, Message: "503 Service Unavailable: the Cube API key cannot be read", Err: err}
+			}
+		default:
+			return res, failure(status, answer)
+		}
+	}
+}
+
+func (c *Client) requestBody(req Request) ([]byte, error) {
+	switch req.Endpoint {
+	case Meta:
+		return nil, nil
+	case Load, DryRun:
+		b := make([]byte, 0, len(req.Query)+32)
+		b = append(b, `{"query":`...)
+		b = append(b, req.Query...)
+		b = append(b, `,"queryType":"multi"}`...)
+		return b, nil
+	}
+	return nil, &Error{Status: http.StatusNotFound, Message: "404 Not Found", Err: fmt.Errorf("unknown Cube endpoint %q", req.Endpoint)}
+}
+
+// send makes one HTTP exchange with Cube.
+func (c *Client) send(ctx context.Context, req Request, body []byte, token string, deadline time.Time) (int, []byte, error) {
+	timeout := min(c.opts.RequestTimeout, deadline.Sub(c.opts.Now()))
+	if timeout <= 0 {
+		return 0, nil, &Error{Status: http.StatusGatewayTimeout, Message: "504 Gateway Timeout: Cube did not answer in time", Err: context.DeadlineExceeded}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	method, reader := http.MethodGet, io.Reader(nil)
+	if body != nil {
+		method, reader = http.MethodPost, bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, c.base+string(req.Endpoint), reader)
+	if err != nil {
+		return 0, nil, &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube's address is invalid", Err: err}
+	}
+	hreq.Header.Set("Authorization", token)
+	hreq.Header.Set("Accept", "application/json")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	if req.RequestID != "" {
+		hreq.Header.Set("x-request-id", req.RequestID)
+	}
+	resp, err := c.http.Do(hreq)
+	if err != nil {
+		return 0, nil, transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
+	if err != nil {
+		return 0, nil, transportError(ctx, err)
+	}
+	if int64(len(answer)) > c.opts.MaxResponseBytes {
+		return 0, nil, &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube's answer is too large; lower the query's limit"}
+	}
+	return resp.StatusCode, answer, nil
+}
+
+func transportError(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Status: http.StatusGatewayTimeout, Message: "504 Gateway Timeout: Cube did not answer in time", Err: err}
+	}
+	return &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube is unreachable", Err: err}
+}
+
+// failure maps an unsuccessful answer of Cube to the caller's answer.
+func failure(status int, answer []byte) error {
+	msg := cubeError(answer)
+	switch {
+	case msg == "":
+		return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("502 Bad Gateway: Cube answered HTTP %d without a JSON error", status)}
+	case status == http.StatusForbidden:
+		// Cube refused our own token: the key is wrong, not the caller's query.
+		return &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube refused the API key", Err: errors.New(msg)}
+	case isMissingDatabase(msg):
+		return &Error{Status: http.StatusNotFound, Message: MessageDatabaseNotFound, Err: errors.New(msg)}
+	case status >= 500:
+		return &Error{Status: http.StatusBadGateway, Message: msg}
+	}
+	return &Error{Status: http.StatusBadRequest, Message: msg}
+}
+
+// cubeError returns the error text of a Cube error body, "" if it has none.
+// Cube's stack, type and anything else are dropped.
+func cubeError(answer []byte) string {
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(answer, &e) != nil || len(e.Error) == 0 || string(e.Error) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(e.Error, &s) == nil {
+		return s
+	}
+	var obj struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(e.Error, &obj) == nil && obj.Message != "" {
+		return obj.Message
+	}
+	return string(e.Error)
+}
+
+// isMissingDatabase recognises "this project has no events store" in the
+// wording of ClickHouse, PostgreSQL and DuckDB.
+func isMissingDatabase(msg string) bool {
+	switch {
+	case strings.Contains(msg, "UNKNOWN_DATABASE"), strings.Contains(msg, "UNKNOWN_TABLE"),
+		strings.Contains(msg, "Code: 81."), strings.Contains(msg, "Code: 60."):
+		return true // ClickHouse
+	case !strings.Contains(msg, "does not exist"):
+		return false
+	case strings.Contains(msg, "relation "), strings.Contains(msg, "schema "):
+		return true // PostgreSQL
+	case strings.Contains(msg, "Catalog Error") &&
+		(strings.Contains(msg, "Table with name") || strings.Contains(msg, "Schema with name")):
+		return true // DuckDB
+	}
+	return false
+}
+
+func isContinueWait(answer []byte) bool {
+	if len(answer) > 64 || !bytes.Contains(answer, []byte("Continue wait")) {
+		return false
+	}
+	return cubeError(answer) == "Continue wait"
+}
+
+func looksLikeJSON(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
