@@ -45,6 +45,7 @@ func NewJWT(opts JWTOptions) *JWT {
 	popts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
 		jwt.WithLeeway(opts.Leeway),
 		jwt.WithJSONNumber(),
 	}

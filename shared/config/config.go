@@ -55,11 +55,13 @@ type Config struct {
 }
 
 // Variables lists every environment variable Load reads.
-var Variables = []string{
-	"CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_TOKEN_ISSUER", "CUBE_REQUEST_TIMEOUT", "CUBE_WAIT_DEADLINE",
-	"SECRET_CACHE_TTL", "SECRET_STALE_FOR",
-	"AUTH_MODE", "AUTH_JWT_SECRET_ID", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWT_PROJECTS_CLAIM",
-	"LOG_LEVEL",
+func Variables() []string {
+	return []string{
+		"CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_TOKEN_ISSUER", "CUBE_REQUEST_TIMEOUT", "CUBE_WAIT_DEADLINE",
+		"SECRET_CACHE_TTL", "SECRET_STALE_FOR",
+		"AUTH_MODE", "AUTH_JWT_SECRET_ID", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWT_PROJECTS_CLAIM",
+		"LOG_LEVEL",
+	}
 }
 
 // Load reads the configuration through getenv (os.Getenv in production) and

@@ -260,7 +260,7 @@ func count(raw json.RawMessage, field string, max int) error {
 		return nil
 	}
 	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
+	if raw[0] == '"' || json.Unmarshal(raw, &n) != nil {
 		return badRequest("%s must be a whole number", field)
 	}
 	v, err := n.Int64()

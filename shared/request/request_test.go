@@ -1,0 +1,184 @@
+package request
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestProjectID(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1", 1, true},
+		{"42", 42, true},
+		{"9223372036854775807", 9223372036854775807, true},
+		{"9223372036854775808", 0, false}, // one past 63 bits
+		{"0", 0, false},
+		{"01", 0, false},
+		{"1.0", 0, false},
+		{"-1", 0, false},
+		{"+1", 0, false},
+		{"1e3", 0, false},
+		{" 1", 0, false},
+		{"", 0, false},
+		{"abc", 0, false},
+		{"１", 0, false}, // a full-width digit
+	}
+	for _, tt := range tests {
+		got, err := ProjectID(tt.in)
+		if tt.ok {
+			if err != nil || got != tt.want {
+				t.Errorf("ProjectID(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			}
+			continue
+		}
+		var re *Error
+		if !errors.As(err, &re) || re.Status != http.StatusBadRequest || !strings.HasPrefix(re.Message, "id is invalid") {
+			t.Errorf("ProjectID(%q) error = %v; want 400 naming id", tt.in, err)
+		}
+	}
+}
+
+func TestParseBody(t *testing.T) {
+	seedTracked := `{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"order":[["TrackedEvents.count","desc"],["TrackedEvents.docPath","desc"],["TrackedEvents.utcTime","asc"]],"dimensions":["TrackedEvents.docPath"],"limit":23},"queryType":"multi"}`
+	seedSessions := `{"query":{"measures":["Sessions.count"],"timeDimensions":[{"dimension":"Sessions.startAt","granularity":"day"}],"order":{"Sessions.startAt":"asc"},"limit":100},"queryType":"multi"}`
+	tests := []struct {
+		name    string
+		body    string
+		status  int    // 0: valid
+		message string // substring of the message
+		token   bool
+	}{
+		{name: "seed tracked events", body: seedTracked},
+		{name: "seed sessions", body: seedSessions},
+		{name: "queryType absent", body: `{"query":{"measures":["Sessions.count"]}}`},
+		{name: "include_token true", body: `{"query":{"measures":["Sessions.count"]},"include_token":true}`, token: true},
+		{name: "include_token string", body: `{"query":{"measures":["Sessions.count"]},"include_token":"true"}`, token: true},
+		{name: "granularity in dimensions", body: `{"query":{"measures":["Sessions.count"],"dimensions":["Sessions.startAt.day"]}}`},
+		{name: "nested filters", body: `{"query":{"measures":["TrackedEvents.count"],"filters":[{"or":[{"member":"TrackedEvents.event","operator":"equals","values":["page_view"]},{"and":[{"member":"TrackedEvents.eventName","operator":"set"}]}]}]}}`},
+		{name: "limit at maximum", body: `{"query":{"measures":["TrackedEvents.count"],"limit":50000}}`},
+		{name: "measures of two cubes alone", body: `{"query":{"measures":["TrackedEvents.count","Sessions.count"]}}`},
+		{name: "dimensions only", body: `{"query":{"dimensions":["Sessions.agentName"]}}`},
+
+		{name: "empty body", body: ``, status: 400, message: "query is missing"},
+		{name: "malformed JSON", body: `{"query":`, status: 400, message: "not valid JSON"},
+		{name: "not an object", body: `[1,2]`, status: 400, message: "must be a JSON object"},
+		{name: "query missing", body: `{"queryType":"multi"}`, status: 400, message: "query is missing"},
+		{name: "query null", body: `{"query":null}`, status: 400, message: "query is missing"},
+		{name: "query a string", body: `{"query":"TrackedEvents.count"}`, status: 400, message: "query must be a JSON object"},
+		{name: "query an array", body: `{"query":[{"measures":["TrackedEvents.count"]}]}`, status: 400, message: "query must be a JSON object"},
+		{name: "unsupported queryType", body: `{"query":{"measures":["Sessions.count"]},"queryType":"regular"}`, status: 400, message: "queryType"},
+		{name: "queryType not a string", body: `{"query":{"measures":["Sessions.count"]},"queryType":1}`, status: 400, message: "queryType"},
+		{name: "include_token garbage", body: `{"query":{"measures":["Sessions.count"]},"include_token":"maybe"}`, status: 400, message: "include_token"},
+		{name: "measures not an array", body: `{"query":{"measures":"TrackedEvents.count"}}`, status: 400, message: "query.measures must be an array"},
+		{name: "malformed measure", body: `{"query":{"measures":["TrackedEvents"]}}`, status: 400, message: `query.measures[0] is not a member name`},
+		{name: "measure with spaces", body: `{"query":{"measures":["Tracked Events.count"]}}`, status: 400, message: `query.measures[0]`},
+		{name: "measure with SQL", body: `{"query":{"measures":["TrackedEvents.count;drop table x"]}}`, status: 400, message: `query.measures[0]`},
+		{name: "granularity among measures", body: `{"query":{"measures":["TrackedEvents.count.day"]}}`, status: 400, message: `query.measures[0]`},
+		{name: "malformed dimension", body: `{"query":{"measures":["TrackedEvents.count"],"dimensions":["TrackedEvents..docPath"]}}`, status: 400, message: `query.dimensions[0]`},
+		{name: "malformed segment", body: `{"query":{"measures":["TrackedEvents.count"],"segments":[""]}}`, status: 400, message: `query.segments[0]`},
+		{name: "time dimension missing", body: `{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"granularity":"day"}]}}`, status: 400, message: `query.timeDimensions[0].dimension is missing`},
+		{name: "time dimension malformed", body: `{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"utcTime"}]}}`, status: 400, message: `query.timeDimensions[0]`},
+		{name: "filter without member", body: `{"query":{"measures":["TrackedEvents.count"],"filters":[{"operator":"set"}]}}`, status: 400, message: `query.filters[0] needs a member`},
+		{name: "nested filter malformed", body: `{"query":{"measures":["TrackedEvents.count"],"filters":[{"or":[{"member":"x","operator":"set"}]}]}}`, status: 400, message: `query.filters[0].or[0].member`},
+		{name: "order direction", body: `{"query":{"measures":["TrackedEvents.count"],"order":{"TrackedEvents.count":"up"}}}`, status: 400, message: `"asc" or "desc"`},
+		{name: "order member", body: `{"query":{"measures":["TrackedEvents.count"],"order":[["count","asc"]]}}`, status: 400, message: `query.order names "count"`},
+		{name: "limit above maximum", body: `{"query":{"measures":["TrackedEvents.count"],"limit":50001}}`, status: 400, message: "query.limit is 50001, above the maximum of 50000"},
+		{name: "limit negative", body: `{"query":{"measures":["TrackedEvents.count"],"limit":-1}}`, status: 400, message: "query.limit must be a whole number"},
+		{name: "limit fraction", body: `{"query":{"measures":["TrackedEvents.count"],"limit":1.5}}`, status: 400, message: "query.limit must be a whole number"},
+		{name: "limit string", body: `{"query":{"measures":["TrackedEvents.count"],"limit":"10"}}`, status: 400, message: "query.limit must be a whole number"},
+		{name: "offset negative", body: `{"query":{"measures":["TrackedEvents.count"],"offset":-5}}`, status: 400, message: "query.offset"},
+		{name: "TrackedEvents with a Sessions dimension", body: `{"query":{"measures":["TrackedEvents.count"],"dimensions":["Sessions.agentName"]}}`, status: 400, message: "query measures TrackedEvents, so its dimensions must be TrackedEvents members: Sessions.agentName is not"},
+		{name: "Sessions with a TrackedEvents time dimension", body: `{"query":{"measures":["Sessions.count"],"timeDimensions":[{"dimension":"TrackedEvents.derivedTstamp","granularity":"day"}]}}`, status: 400, message: "query measures Sessions, so its timeDimensions must be Sessions members: TrackedEvents.derivedTstamp is not"},
+		{name: "Sessions with a TrackedEvents filter", body: `{"query":{"measures":["Sessions.count"],"filters":[{"member":"TrackedEvents.event","operator":"equals","values":["page_view"]}]}}`, status: 400, message: "so its filters must be Sessions members"},
+		{name: "ReturningUsers with a Sessions segment", body: `{"query":{"measures":["ReturningUsers.allSessionsCount"],"segments":["TrackedEvents.knownUsers"]}}`, status: 400, message: "so its segments must be ReturningUsers members"},
+		{name: "two measured cubes and a dimension", body: `{"query":{"measures":["TrackedEvents.count","Sessions.count"],"dimensions":["Sessions.agentName"]}}`, status: 400, message: "query measures several cubes (Sessions, TrackedEvents)"},
+		{name: "nested filter on another cube", body: `{"query":{"measures":["TrackedEvents.count"],"filters":[{"and":[{"member":"Sessions.osName","operator":"set"}]}]}}`, status: 400, message: "Sessions.osName is not"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := ParseBody([]byte(tt.body))
+			if tt.status == 0 {
+				if err != nil {
+					t.Fatalf("ParseBody: %v", err)
+				}
+				if b.QueryType != "multi" || b.IncludeToken != tt.token || len(b.Query) == 0 || b.Query[0] != '{' {
+					t.Fatalf("ParseBody = %+v", b)
+				}
+				return
+			}
+			var re *Error
+			if !errors.As(err, &re) {
+				t.Fatalf("ParseBody error = %v; want *Error", err)
+			}
+			if re.Status != tt.status || !strings.Contains(re.Message, tt.message) {
+				t.Fatalf("ParseBody = %d %q; want %d containing %q", re.Status, re.Message, tt.status, tt.message)
+			}
+		})
+	}
+}
+
+func TestParseBodyKeepsQueryBytes(t *testing.T) {
+	q := `{"measures":["TrackedEvents.count"],  "limit": 5,"timezone":"UTC","ungrouped":false}`
+	b, err := ParseBody([]byte(`{"query":` + q + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b.Query) != q {
+		t.Fatalf("query = %s; want the caller's bytes %s", b.Query, q)
+	}
+}
+
+func TestParseBodyTooLarge(t *testing.T) {
+	body := `{"query":{"measures":["TrackedEvents.count"]},"pad":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
+	_, err := ParseBody([]byte(body))
+	if err != ErrTooLarge {
+		t.Fatalf("ParseBody(%d bytes) = %v; want ErrTooLarge", len(body), err)
+	}
+}
+
+func TestParseBodyDeepFilters(t *testing.T) {
+	f := `{"member":"TrackedEvents.event","operator":"set"}`
+	for range maxFilterDepth + 2 {
+		f = `{"or":[` + f + `]}`
+	}
+	_, err := ParseBody([]byte(`{"query":{"measures":["TrackedEvents.count"],"filters":[` + f + `]}}`))
+	var re *Error
+	if !errors.As(err, &re) || re.Status != 400 || !strings.Contains(re.Message, "deeper than") {
+		t.Fatalf("deep filters: %v", err)
+	}
+}
+
+func TestIncludeTokenParam(t *testing.T) {
+	for in, want := range map[string]bool{"": false, "true": true, "1": true, "false": false, "0": false} {
+		got, err := IncludeTokenParam(in)
+		if err != nil || got != want {
+			t.Errorf("IncludeTokenParam(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := IncludeTokenParam("yes please"); err == nil {
+		t.Error("IncludeTokenParam accepted garbage")
+	}
+}
+
+func FuzzParseBody(f *testing.F) {
+	f.Add([]byte(`{"query":{"measures":["TrackedEvents.count"],"filters":[{"or":[{"member":"A.b"}]}]}}`))
+	f.Add([]byte(`{"query":{"order":[["A.b","asc"]],"limit":1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBody(data)
+		if err != nil {
+			var re *Error
+			if !errors.As(err, &re) || (re.Status != 400 && re.Status != 413) || re.Message == "" {
+				t.Fatalf("ParseBody error %v is not a 400/413 refusal", err)
+			}
+			return
+		}
+		if len(b.Query) == 0 {
+			t.Fatal("accepted a body without a query")
+		}
+	})
+}
