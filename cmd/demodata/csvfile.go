@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+)
+
+// WriteCSV streams one project's events to w as CSV with a header row.
+// ctx is checked every few thousand rows so an interrupt stops promptly.
+func WriteCSV(ctx context.Context, w io.Writer, cfg ProjectConfig) (Stats, error) {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(header()); err != nil {
+		return Stats{}, err
+	}
+	rec := make([]string, len(columns))
+	n := 0
+	stats, err := Generate(cfg, func(e *Event) error {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		e.record(rec)
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return stats, err
+	}
+	cw.Flush()
+	return stats, cw.Error()
+}
+
+// writeCSVFile writes a project's CSV to path through a temporary name, so
+// an interrupted run never leaves a truncated file that looks complete.
+func writeCSVFile(ctx context.Context, path string, cfg ProjectConfig) (Stats, int64, error) {
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	f, err := os.Create(tmp)
+	if err != nil {
+		return Stats{}, 0, err
+	}
+	stats, err := WriteCSV(ctx, f, cfg)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return stats, 0, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return stats, 0, err
+	}
+	return stats, fi.Size(), nil
+}

@@ -1,0 +1,66 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"productanalytics/shared/access"
+	"productanalytics/shared/apigw"
+	"productanalytics/shared/cube"
+)
+
+// instantCube answers at once, so that a benchmark measures the handler's
+// own work: routing, token check, validation, logging.
+type instantCube struct{}
+
+func (instantCube) Do(context.Context, cube.Request) (*cube.Response, error) {
+	return &cube.Response{Body: []byte(cubeAnswer), Token: "t"}, nil
+}
+
+func benchHandler() *Handler {
+	checker := access.NewJWT(access.JWTOptions{Key: func(context.Context) (string, error) { return callerKey, nil }})
+	return NewHandler(checker, instantCube{}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+}
+
+// BenchmarkHandler is the handler's own time per load request, Cube excluded.
+func BenchmarkHandler(b *testing.B) {
+	h := benchHandler()
+	auth := "Bearer " + project1Token(&testing.T{})
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/projects/1/product_analytics/request/load", strings.NewReader(seedTracked))
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+// BenchmarkHandlerLambda is the same request arriving as an API Gateway
+// payload 2.0 event, the way the Lambda function receives it.
+func BenchmarkHandlerLambda(b *testing.B) {
+	lh := apigw.Handler(benchHandler())
+	ev := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RawPath: "/projects/1/product_analytics/request/load",
+		Headers: map[string]string{"authorization": "Bearer " + project1Token(&testing.T{})},
+		Body:    seedTracked,
+	}
+	ev.RequestContext.HTTP.Method = "POST"
+	raw, _ := json.Marshal(ev)
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := lh(context.Background(), raw)
+		if err != nil || out.(events.APIGatewayV2HTTPResponse).StatusCode != 200 {
+			b.Fatal(err)
+		}
+	}
+}

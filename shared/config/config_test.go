@@ -1,0 +1,83 @@
+package config
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func base() map[string]string {
+	return map[string]string{
+		"CUBE_API_URL":           "https://cube.example.com/",
+		"CUBE_API_KEY_SECRET_ID": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cube-key",
+		"AUTH_JWT_SECRET_ID":     "caller-key",
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(base()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CubeAPIURL != "https://cube.example.com" || c.AuthMode != AuthJWT || c.JWTProjectsClaim != "projects" ||
+		c.CubeWaitDeadline != 25*time.Second || c.CubeRequestTimeout != 10*time.Second ||
+		c.SecretCacheTTL != 5*time.Minute || c.SecretStaleFor != 15*time.Minute || c.LogLevel != slog.LevelInfo ||
+		c.CubeTokenIssuer != "product-analytics-api" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		change map[string]string
+		want   []string
+	}{
+		{"nothing set", map[string]string{"CUBE_API_URL": "", "CUBE_API_KEY_SECRET_ID": "", "AUTH_JWT_SECRET_ID": ""},
+			[]string{"CUBE_API_URL: is required", "CUBE_API_KEY_SECRET_ID: is required", "AUTH_JWT_SECRET_ID: is required"}},
+		{"bad URL", map[string]string{"CUBE_API_URL": "cube:4000"}, []string{"CUBE_API_URL"}},
+		{"bad duration", map[string]string{"CUBE_WAIT_DEADLINE": "soon"}, []string{"CUBE_WAIT_DEADLINE"}},
+		{"duration out of range", map[string]string{"CUBE_REQUEST_TIMEOUT": "5m"}, []string{"CUBE_REQUEST_TIMEOUT"}},
+		{"timeout above deadline", map[string]string{"CUBE_REQUEST_TIMEOUT": "20s", "CUBE_WAIT_DEADLINE": "5s"}, []string{"must not exceed CUBE_WAIT_DEADLINE"}},
+		{"unknown mode", map[string]string{"AUTH_MODE": "magic"}, []string{"AUTH_MODE"}},
+		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := base()
+			for k, v := range tt.change {
+				m[k] = v
+			}
+			_, err := Load(env(m))
+			if err == nil {
+				t.Fatal("Load accepted a bad configuration")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestVariablesAreRead keeps Variables, which the README and template tests
+// rely on, in step with what Load reads.
+func TestVariablesAreRead(t *testing.T) {
+	read := map[string]bool{}
+	Load(func(k string) string { read[k] = true; return base()[k] })
+	for _, v := range Variables() {
+		if !read[v] {
+			t.Errorf("Variables lists %s, which Load does not read", v)
+		}
+		delete(read, v)
+	}
+	for v := range read {
+		t.Errorf("Load reads %s, which Variables does not list", v)
+	}
+}
