@@ -1,0 +1,167 @@
+// One row per session (domain_sessionid), built from the events.
+//
+// Definitions, so that every figure can be recomputed with plain SQL over
+// snowplow_events:
+// - a session's start_at / end_at are the min / max derived_tstamp of its
+//   events, and a date filter on Sessions.startAt selects sessions by start;
+// - a session's user is its domain_userid (the browser cookie id, so
+//   anonymous users count); its browser/OS/language/viewport fields are the
+//   min() of the events' values (they are the same for all events of a
+//   session; min() keeps the result deterministic if they are not);
+// - session_index is min(domain_sessionidx): 1 for the user's first session;
+// - duration_ms is end_at - start_at in whole milliseconds.
+import { eventsTable, sql } from './dialect';
+
+export const sessionsSql = `
+  SELECT
+    domain_sessionid AS session_id,
+    MIN(domain_userid) AS domain_userid,
+    MIN(domain_sessionidx) AS session_index,
+    MIN(derived_tstamp) AS start_at,
+    MAX(derived_tstamp) AS end_at,
+    ${sql.durationMs('MIN(derived_tstamp)', 'MAX(derived_tstamp)')} AS duration_ms,
+    MIN(agent_name) AS agent_name,
+    MIN(agent_version) AS agent_version,
+    MIN(os_family) AS os_family,
+    MIN(os_name) AS os_name,
+    MIN(os_version) AS os_version,
+    MIN(os_version_major) AS os_version_major,
+    MIN(br_lang) AS br_lang,
+    MIN(doc_lang) AS doc_lang,
+    MIN(viewport_size) AS viewport_size
+  FROM ${eventsTable}
+  GROUP BY domain_sessionid`;
+
+cube(`Sessions`, {
+  sql: sessionsSql,
+  title: `Sessions`,
+
+  measures: {
+    count: {
+      type: `count`,
+      title: `Count`,
+    },
+
+    // Distinct domain_userid of the selected sessions.
+    usersCount: {
+      type: `countDistinct`,
+      sql: `domain_userid`,
+      title: `Users`,
+    },
+
+    // Same figure as usersCount; GitLab's dashboards use both names.
+    uniqueUsersCount: {
+      type: `countDistinct`,
+      sql: `domain_userid`,
+      title: `Unique Users`,
+    },
+
+    // avg(duration_ms / 60000.0) over the selected sessions; a one-event
+    // session lasts 0 minutes.
+    averageDurationMinutes: {
+      type: `avg`,
+      sql: `${CUBE}.duration_ms / 60000.0`,
+      title: `Average Session Duration (minutes)`,
+    },
+
+    // count(*) / count(DISTINCT domain_userid).
+    averagePerUser: {
+      type: `number`,
+      sql: `1.0 * COUNT(*) / NULLIF(COUNT(DISTINCT ${CUBE}.domain_userid), 0)`,
+      title: `Sessions per User`,
+    },
+
+    // Percentage of the selected sessions' users who have more than one
+    // session, by Snowplow's lifetime session counter: users with at least
+    // one selected session whose session_index > 1, divided by all distinct
+    // users of the selected sessions, times 100.
+    repeatPercent: {
+      type: `number`,
+      sql: `100.0 * COUNT(DISTINCT CASE WHEN ${CUBE}.session_index > 1 THEN ${CUBE}.domain_userid END)`
+        + ` / NULLIF(COUNT(DISTINCT ${CUBE}.domain_userid), 0)`,
+      title: `Returning Users (%)`,
+    },
+  },
+
+  dimensions: {
+    sessionID: {
+      sql: `session_id`,
+      type: `string`,
+      primaryKey: true,
+      shown: true,
+      title: `Session ID`,
+    },
+
+    startAt: {
+      sql: `start_at`,
+      type: `time`,
+      title: `Session Start`,
+    },
+
+    endAt: {
+      sql: `end_at`,
+      type: `time`,
+      title: `Session End`,
+    },
+
+    userId: {
+      sql: `domain_userid`,
+      type: `string`,
+      title: `User (cookie ID)`,
+    },
+
+    agentName: {
+      sql: `agent_name`,
+      type: `string`,
+      title: `Browser`,
+    },
+
+    agentVersion: {
+      sql: `agent_version`,
+      type: `string`,
+      title: `Browser Version`,
+    },
+
+    osFamily: {
+      sql: `os_family`,
+      type: `string`,
+      title: `OS Family`,
+    },
+
+    osName: {
+      sql: `os_name`,
+      type: `string`,
+      title: `OS`,
+    },
+
+    osVersion: {
+      sql: `os_version`,
+      type: `string`,
+      title: `OS Version`,
+    },
+
+    osVersionMajor: {
+      sql: `os_version_major`,
+      type: `string`,
+      title: `OS Major Version`,
+    },
+
+    browserLanguage: {
+      sql: `br_lang`,
+      type: `string`,
+      title: `Browser Language`,
+    },
+
+    documentLanguage: {
+      sql: `doc_lang`,
+      type: `string`,
+      title: `Document Language`,
+    },
+
+    viewportSize: {
+      sql: `viewport_size`,
+      type: `string`,
+      title: `Viewport Size`,
+    },
+  },
+});

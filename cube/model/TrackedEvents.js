@@ -1,0 +1,218 @@
+// One row per Snowplow event of the project.
+import { eventsTable, sql } from './dialect';
+
+cube(`TrackedEvents`, {
+  sqlTable: eventsTable,
+  title: `Tracked Events`,
+
+  measures: {
+    count: {
+      type: `count`,
+      title: `Count`,
+    },
+
+    pageViewsCount: {
+      type: `count`,
+      title: `Page Views`,
+      filters: [{ sql: `${CUBE}.event = 'page_view'` }],
+    },
+
+    linkClicksCount: {
+      type: `count`,
+      title: `Link Clicks`,
+      filters: [{ sql: `${CUBE}.event_name = 'link_click'` }],
+    },
+
+    // Users are browsers (the first-party cookie id), so anonymous visitors
+    // count too; TrackedEvents.userId is the signed-in id.
+    uniqueUsersCount: {
+      type: `countDistinct`,
+      sql: `domain_userid`,
+      title: `Unique Users`,
+    },
+  },
+
+  dimensions: {
+    eventId: {
+      sql: `event_id`,
+      type: `string`,
+      primaryKey: true,
+      shown: true,
+      title: `Event ID`,
+    },
+
+    event: {
+      sql: `event`,
+      type: `string`,
+      title: `Event Type`,
+    },
+
+    eventName: {
+      sql: `event_name`,
+      type: `string`,
+      title: `Event Name`,
+    },
+
+    derivedTstamp: {
+      sql: `derived_tstamp`,
+      type: `time`,
+      title: `Event Time`,
+    },
+
+    // Jitsu-era name still used by GitLab clients and the API documentation.
+    utcTime: {
+      sql: `derived_tstamp`,
+      type: `time`,
+      title: `UTC Time`,
+    },
+
+    pageUrl: {
+      sql: `page_url`,
+      type: `string`,
+      title: `Page URL`,
+    },
+
+    baseUrl: {
+      sql: sql.baseUrl(`${CUBE}.page_url`),
+      type: `string`,
+      title: `Base URL`,
+      description: `Page URL without query string and fragment`,
+    },
+
+    pageUrlhosts: {
+      sql: `page_urlhost`,
+      type: `string`,
+      title: `Page URL Host`,
+    },
+
+    pageUrlpath: {
+      sql: `page_urlpath`,
+      type: `string`,
+      title: `Page Path`,
+    },
+
+    // Jitsu-era name of pageUrlpath.
+    docPath: {
+      sql: `page_urlpath`,
+      type: `string`,
+      title: `Document Path`,
+    },
+
+    pageTitle: {
+      sql: `page_title`,
+      type: `string`,
+      title: `Page Title`,
+    },
+
+    pageReferrer: {
+      sql: `page_referrer`,
+      type: `string`,
+      title: `Referrer`,
+    },
+
+    useragent: {
+      sql: `useragent`,
+      type: `string`,
+      title: `User Agent`,
+    },
+
+    agentName: {
+      sql: `agent_name`,
+      type: `string`,
+      title: `Browser`,
+    },
+
+    agentVersion: {
+      sql: `agent_version`,
+      type: `string`,
+      title: `Browser Version`,
+    },
+
+    osFamily: {
+      sql: `os_family`,
+      type: `string`,
+      title: `OS Family`,
+    },
+
+    osName: {
+      sql: `os_name`,
+      type: `string`,
+      title: `OS`,
+    },
+
+    osVersion: {
+      sql: `os_version`,
+      type: `string`,
+      title: `OS Version`,
+    },
+
+    osVersionMajor: {
+      sql: `os_version_major`,
+      type: `string`,
+      title: `OS Major Version`,
+    },
+
+    browserLanguage: {
+      sql: `br_lang`,
+      type: `string`,
+      title: `Browser Language`,
+    },
+
+    documentLanguage: {
+      sql: `doc_lang`,
+      type: `string`,
+      title: `Document Language`,
+    },
+
+    viewportSize: {
+      sql: `viewport_size`,
+      type: `string`,
+      title: `Viewport Size`,
+    },
+
+    targetUrl: {
+      sql: `target_url`,
+      type: `string`,
+      title: `Link Target URL`,
+    },
+
+    elementId: {
+      sql: `element_id`,
+      type: `string`,
+      title: `Link Element ID`,
+    },
+
+    customEventName: {
+      sql: `custom_event_name`,
+      type: `string`,
+      title: `Custom Event Name`,
+    },
+
+    customEventProps: {
+      sql: `custom_event_props`,
+      type: `string`,
+      title: `Custom Event Properties`,
+    },
+
+    customUserProps: {
+      sql: `custom_user_props`,
+      type: `string`,
+      title: `Custom User Properties`,
+    },
+
+    userId: {
+      sql: `user_id`,
+      type: `string`,
+      title: `User ID`,
+    },
+  },
+
+  segments: {
+    // Signed-in users. ClickHouse stores an unset id as '' rather than NULL,
+    // so both mean "not set".
+    knownUsers: {
+      sql: `${CUBE}.user_id IS NOT NULL AND ${CUBE}.user_id <> ''`,
+      title: `Known Users`,
+    },
+  },
+});

@@ -1,0 +1,42 @@
+// The only place where the data model knows which database it runs on.
+//
+// The same model serves the local stack (DuckDB, through Cube's Postgres SQL
+// dialect) and production (ClickHouse). Everything else in the model is
+// written in SQL both accept; the few expressions that differ live here.
+//
+// The dialect is chosen by the Cube configuration, which adds `sqlDialect` to
+// the request context (Cube's `extendContext`); the model sees it as
+// COMPILE_CONTEXT.sqlDialect. A configuration that sets nothing gets
+// ClickHouse, so a production Cube needs no change beyond its usual
+// multi-tenant settings (contextToAppId / contextToOrchestratorId).
+
+const DIALECTS = {
+  duckdb: {
+    // Whole milliseconds between two timestamps.
+    durationMs: (start, end) => `(epoch_ms(${end}) - epoch_ms(${start}))`,
+    // The URL without its query string and fragment.
+    baseUrl: (url) => `regexp_replace(${url}, '[?#].*$', '')`,
+  },
+  clickhouse: {
+    durationMs: (start, end) => `(toUnixTimestamp64Milli(${end}) - toUnixTimestamp64Milli(${start}))`,
+    baseUrl: (url) => `cutQueryStringAndFragment(${url})`,
+  },
+};
+
+const dialectName = COMPILE_CONTEXT.sqlDialect || 'clickhouse';
+if (!DIALECTS[dialectName]) {
+  throw new Error(`Unknown sqlDialect '${dialectName}'`);
+}
+
+export const sql = DIALECTS[dialectName];
+
+// Each project's events live in its own schema (ClickHouse: database)
+// named after the token's appId. The API layer only signs appIds of the form
+// gitlab_project_<digits>; checking again here keeps a malformed context from
+// ever reaching SQL.
+const appId = COMPILE_CONTEXT.securityContext && COMPILE_CONTEXT.securityContext.appId;
+if (!/^gitlab_project_[0-9]+$/.test(String(appId))) {
+  throw new Error('securityContext.appId must look like gitlab_project_<id>');
+}
+
+export const eventsTable = `${appId}.snowplow_events`;

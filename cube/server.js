@@ -1,0 +1,267 @@
+'use strict';
+
+// Local Cube for the product analytics stack: Cube 0.33's core mounted on an
+// express app (so it listens on loopback only), querying one DuckDB file
+// that holds a schema gitlab_project_<id> per project.
+//
+// Environment:
+//   CUBEJS_API_SECRET           HS256 key of the tokens (required)
+//   CUBE_DB_PATH                DuckDB file, opened read-only (required)
+//   CUBE_PORT                   port on 127.0.0.1 (default 4000)
+//   CUBE_CONTINUE_WAIT_TIMEOUT  seconds before Cube answers "Continue wait" (default 5)
+//   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
+//   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
+//   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps
+
+// Cube enforces its own token checks and hides its dev tooling only in
+// production mode; this must be set before Cube is loaded.
+process.env.NODE_ENV = process.env.NODE_ENV || 'production';
+// Cube's SQL casts the UTC TIMESTAMP columns to TIMESTAMPTZ. DuckDB without
+// its ICU extension (the npm binding does not bundle it, and loading it means
+// a download) does that in the process's local zone, so run in UTC.
+process.env.TZ = 'UTC';
+// No pre-aggregations, hence no Cube Store: keep Cube from asking for one.
+process.env.CUBEJS_EXTERNAL_DEFAULT = 'false';
+
+const fs = require('fs');
+const path = require('path');
+const express = require('express');
+const jwt = require('jsonwebtoken');
+const { CubejsServerCore } = require('@cubejs-backend/server-core');
+const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
+const { DuckDBDriver } = require('@cubejs-backend/duckdb-driver');
+const { DuckDBInstance } = require('@duckdb/node-api');
+
+const APP_ID = /^gitlab_project_[0-9]+$/;
+// Kept in step with the comment in testmodel/SlowEvents.js.
+const SLOW_MARKER = '/* cube-test-slow-query */';
+const MODEL_DIRS = ['model'];
+const TEST_MODEL_DIRS = ['testmodel'];
+
+function fail(message) {
+  console.error(`cube: ${message}`);
+  process.exit(1);
+}
+
+function intEnv(name, fallback, min) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < min) {
+    fail(`${name} must be an integer >= ${min}, got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+function readConfig() {
+  const apiSecret = process.env.CUBEJS_API_SECRET;
+  if (!apiSecret) fail('CUBEJS_API_SECRET is not set');
+  const dbPath = process.env.CUBE_DB_PATH;
+  if (!dbPath) fail('CUBE_DB_PATH is not set');
+  // A read-only open of a missing file fails deep inside DuckDB; say it plainly.
+  if (!fs.existsSync(dbPath)) fail(`CUBE_DB_PATH ${dbPath} does not exist`);
+  return {
+    apiSecret,
+    dbPath,
+    port: intEnv('CUBE_PORT', 4000, 1),
+    continueWaitTimeout: intEnv('CUBE_CONTINUE_WAIT_TIMEOUT', 5, 1),
+    testModel: process.env.CUBE_TEST_MODEL === '1',
+    slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
+  };
+}
+
+// The DuckDB driver as this stack needs it:
+// - read-only, so tests and tools can read the same file while Cube runs
+//   (DuckDB lets several read-only processes share a file, but no writer);
+// - one instance per process (a file cannot be opened twice by a process),
+//   shared by every tenant, so Cube must not close it when it drops a
+//   tenant's orchestrator: only close() does;
+// - one query at a time on the shared connection, since a DuckDB connection
+//   runs a single statement at once; the queue may still hand over several.
+class SharedDuckDBDriver extends DuckDBDriver {
+  constructor({ dbPath, slowMs }) {
+    super({ databasePath: dbPath });
+    this.slowMs = slowMs;
+    this.tail = Promise.resolve();
+  }
+
+  async init() {
+    const instance = await DuckDBInstance.create(this.config.databasePath, { access_mode: 'READ_ONLY' });
+    try {
+      return { instance, defaultConnection: await instance.connect() };
+    } catch (e) {
+      instance.closeSync();
+      throw e;
+    }
+  }
+
+  async query(sql, values, options) {
+    // The test cube's delay is spent outside the lock so that it does not
+    // hold up other queries.
+    if (this.slowMs > 0 && sql.includes(SLOW_MARKER)) {
+      await new Promise((resolve) => setTimeout(resolve, this.slowMs));
+    }
+    const run = this.tail.then(() => super.query(sql, values, options));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async release() {}
+
+  close() {
+    return super.release();
+  }
+}
+
+// Reads the data model from folders next to this file whatever the working
+// directory (Cube's own FileRepository resolves against the cwd). Files keep
+// bare names, so `import ... from './dialect'` works from every folder.
+class ModelRepository {
+  constructor(dirs) {
+    this.dirs = dirs.map((dir) => path.join(__dirname, dir));
+  }
+
+  localPath() {
+    return __dirname;
+  }
+
+  async dataSchemaFiles() {
+    const files = [];
+    for (const dir of this.dirs) {
+      for (const name of fs.readdirSync(dir).sort()) {
+        if (/\.(js|ya?ml)$/.test(name)) {
+          files.push({ fileName: name, content: fs.readFileSync(path.join(dir, name), 'utf8') });
+        }
+      }
+    }
+    return files;
+  }
+}
+
+function tokenChecker(apiSecret) {
+  // The cause (e.g. "jwt expired") goes to the log only, never to the client.
+  const invalid = (cause) => new CubejsHandlerError(403, 'Forbidden', 'Invalid token', cause);
+  // Cube has already taken the token out of "Authorization: [Bearer ]<jwt>".
+  return (req, token) => {
+    if (!token) {
+      throw new CubejsHandlerError(403, 'Forbidden', 'Authorization header isn\'t set');
+    }
+    let payload;
+    try {
+      payload = jwt.verify(token, apiSecret, { algorithms: ['HS256'] });
+    } catch (e) {
+      throw invalid(e);
+    }
+    if (!payload || typeof payload !== 'object' || !APP_ID.test(String(payload.appId))) {
+      throw invalid(new Error('appId is not gitlab_project_<id>'));
+    }
+    req.securityContext = payload;
+  };
+}
+
+// Cube's events as JSON lines on stdout. The token (Cube logs it with auth
+// errors) and the security context (which may carry a GitLab access token)
+// are never printed: only the tenant's appId is.
+const NETWORK_EVENTS = new Set(['Incoming network usage', 'Outgoing network usage']);
+// A dozen lines per query that matter only when debugging the queue or cache.
+const QUEUE_AND_CACHE_EVENTS = new Set([
+  'Added to queue', 'Waiting for query', 'Performing query', 'Performing query completed',
+  'Query started', 'Query completed', 'Found cache entry', 'Missing cache for', 'Using cache for',
+  'Renewed', 'Found in memory cache entry', 'Renewing existing key', 'Waiting for renew',
+  'Query Rewrite', 'Query Rewrite completed', 'Load Request SQL', 'Executing SQL', 'REST API Request',
+]);
+const VERBOSE = process.env.CUBE_VERBOSE_LOG === '1';
+
+function logger(message, params = {}) {
+  if (NETWORK_EVENTS.has(message) || (!VERBOSE && QUEUE_AND_CACHE_EVENTS.has(message))) return;
+  const { token, securityContext, authInfo, ...rest } = params;
+  const appId = securityContext && securityContext.appId;
+  try {
+    console.log(JSON.stringify({ time: new Date().toISOString(), message, appId, ...rest },
+      (key, value) => (typeof value === 'bigint' ? value.toString() : value)));
+  } catch (e) {
+    console.log(JSON.stringify({ time: new Date().toISOString(), message, appId }));
+  }
+}
+
+function tenantOf({ securityContext }) {
+  return `CUBE_APP_${securityContext && securityContext.appId}`;
+}
+
+async function main() {
+  const config = readConfig();
+  const driver = new SharedDuckDBDriver({
+    dbPath: config.dbPath,
+    slowMs: config.testModel ? config.slowMs : 0,
+  });
+  // Open the file now: a bad file should stop the start, not the first query.
+  try {
+    await driver.testConnection();
+  } catch (e) {
+    fail(`cannot open ${config.dbPath} read-only: ${e.message}`);
+  }
+
+  const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
+  const repository = new ModelRepository(dirs);
+
+  const core = new CubejsServerCore({
+    apiSecret: config.apiSecret,
+    checkAuth: tokenChecker(config.apiSecret),
+    // Cube 0.33 has no DuckDB dialect: it writes Postgres SQL, which DuckDB
+    // accepts. Without a dialect class it uses its built-in Postgres one.
+    dbType: 'postgres',
+    dialectFactory: () => null,
+    driverFactory: () => driver,
+    repositoryFactory: () => repository,
+    // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
+    extendContext: () => ({ sqlDialect: 'duckdb' }),
+    // One compiled model, queue and cache per project.
+    contextToAppId: tenantOf,
+    contextToOrchestratorId: tenantOf,
+    scheduledRefreshContexts: async () => [],
+    scheduledRefreshTimer: false,
+    cacheAndQueueDriver: 'memory',
+    devServer: false,
+    telemetry: false,
+    logger,
+    orchestratorOptions: {
+      continueWaitTimeout: config.continueWaitTimeout,
+      // Set explicitly: Cube would otherwise ask the Postgres driver, which
+      // is not installed.
+      queryCacheOptions: { queueOptions: { concurrency: 4 } },
+      preAggregationsOptions: { queueOptions: { concurrency: 1 } },
+    },
+  });
+
+  const app = express();
+  await core.initApp(app);
+
+  if (config.testModel) {
+    console.log(`cube test model loaded: SlowEvents queries take ${config.slowMs} ms`);
+  }
+  const server = app.listen(config.port, '127.0.0.1', () => {
+    console.log(`cube listening on 127.0.0.1:${config.port}`);
+  });
+  server.on('error', (e) => fail(`cannot listen on 127.0.0.1:${config.port}: ${e.message}`));
+
+  let stopping = false;
+  const stop = async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`cube stopping on ${signal}`);
+    // Do not let a stuck shutdown step keep the process alive.
+    setTimeout(() => process.exit(0), 3000).unref();
+    server.close();
+    server.closeAllConnections();
+    try {
+      await core.shutdown();
+      await driver.close();
+    } catch (e) {
+      console.error(`cube: shutdown: ${e.message}`);
+    }
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e) => fail(e.stack || String(e)));

@@ -1,0 +1,37 @@
+// Test-only cube: the project's events behind a query that takes a chosen
+// time, to exercise Cube's "Continue wait" answer and its result cache.
+// The server loads this file only in test mode, and there its driver sleeps
+// before running any SQL that carries the marker comment below.
+import { eventsTable } from './dialect';
+
+cube(`SlowEvents`, {
+  sql: `SELECT * FROM ${eventsTable} /* cube-test-slow-query */`,
+  title: `Slow Events (test only)`,
+
+  measures: {
+    count: {
+      type: `count`,
+      title: `Count`,
+    },
+  },
+
+  dimensions: {
+    eventId: {
+      sql: `event_id`,
+      type: `string`,
+      primaryKey: true,
+    },
+
+    event: {
+      sql: `event`,
+      type: `string`,
+      title: `Event Type`,
+    },
+
+    derivedTstamp: {
+      sql: `derived_tstamp`,
+      type: `time`,
+      title: `Event Time`,
+    },
+  },
+});
