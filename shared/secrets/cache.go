@@ -119,6 +119,14 @@ func (c *Cache) Refresh(ctx context.Context, used string) (string, error) {
 		c.mu.Unlock()
 		return v, nil
 	}
+	// As in Get: a store that failed moments ago is not asked again before
+	// RetryAfter, or a peer rejecting the key during an outage would turn
+	// every request into a fetch.
+	if !c.failedAt.IsZero() && now.Before(c.failedAt.Add(c.opts.RetryAfter)) {
+		v, err := c.staleLocked(now)
+		c.mu.Unlock()
+		return v, err
+	}
 	cl := c.startLocked()
 	c.mu.Unlock()
 	return c.wait(ctx, cl)

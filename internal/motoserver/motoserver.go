@@ -1,0 +1,251 @@
+// Package motoserver runs moto_server, an emulator of AWS Secrets Manager, as
+// a child process, so that tests and local tools exercise the real AWS SDK
+// client over HTTP instead of a fake of it.
+package motoserver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+// Command is the emulator's executable, looked up on PATH.
+const Command = "moto_server"
+
+// StartTimeout bounds how long Launch waits for the emulator to answer.
+// moto_server imports a large Python package, which takes a few seconds on
+// a loaded machine.
+const StartTimeout = 30 * time.Second
+
+// Region is the region of the clients that NewClient returns; moto keeps
+// each region's secrets apart, so every client of one server must agree.
+const Region = "us-east-1"
+
+// Server is a running moto_server.
+type Server struct {
+	// URL is the endpoint, e.g. http://127.0.0.1:PORT, for the SDK's
+	// BaseEndpoint or AWS_ENDPOINT_URL_SECRETS_MANAGER.
+	URL string
+
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{} // closed once the process has been reaped
+	once   sync.Once
+}
+
+// Launch starts moto_server on a free port of 127.0.0.1 and returns once it
+// answers HTTP. The caller must Close it.
+func Launch(ctx context.Context) (*Server, error) {
+	path, err := exec.LookPath(Command)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not on PATH (it comes with the Python package moto[server]): %w", Command, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
+	defer cancel()
+	// Another process may take the port between our probe and moto binding
+	// it; moto then exits at once, and another port is tried.
+	var lastErr error
+	for range 3 {
+		s, err := launch(ctx, path)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func launch(ctx context.Context, path string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		URL:    "http://127.0.0.1:" + strconv.Itoa(port),
+		out:    &syncBuffer{},
+		exited: make(chan struct{}),
+	}
+	s.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	// Without it, Wait would block on the output pipe for as long as any
+	// descendant that inherited it is alive.
+	s.cmd.WaitDelay = time.Second
+	setProcAttr(s.cmd)
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", Command, err)
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitReady(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("%w; its output:\n%s", err, s.Output())
+	}
+	return s, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitReady polls the emulator's dashboard, which it serves only once the
+// whole app, Secrets Manager included, is loaded.
+func (s *Server) waitReady(ctx context.Context) error {
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/moto-api/", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("%s exited before answering on %s (%v)", Command, s.URL, s.cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer on %s: %w", Command, s.URL, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Close kills the emulator and everything it started, and waits until it
+// has exited. It is safe to call more than once.
+func (s *Server) Close() error {
+	var err error
+	s.once.Do(func() {
+		kill(s.cmd.Process)
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			err = fmt.Errorf("%s (pid %d) did not exit after being killed", Command, s.cmd.Process.Pid)
+		}
+	})
+	return err
+}
+
+// Exited reports whether the emulator's process has exited.
+func (s *Server) Exited() bool {
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Output is what the emulator has printed so far (its request log).
+func (s *Server) Output() string { return s.out.String() }
+
+// Start launches a Server for the test and kills it when the test ends,
+// printing its output if the test failed. A missing moto_server fails the
+// test rather than skipping it: CI has it, and a skipped test would pass
+// without exercising anything.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := Launch(context.Background())
+	if err != nil {
+		tb.Fatalf("motoserver: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Error(err)
+		}
+		if tb.Failed() {
+			tb.Logf("%s output:\n%s", Command, s.Output())
+		}
+	})
+	return s
+}
+
+// NewClient returns a real Secrets Manager client of endpoint, with the
+// dummy credentials that moto accepts, independent of the environment's AWS
+// configuration.
+func NewClient(endpoint string) *secretsmanager.Client {
+	return secretsmanager.New(secretsmanager.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "motoserver"}, nil
+		}),
+	})
+}
+
+// Client returns a real Secrets Manager client of s.
+func (s *Server) Client() *secretsmanager.Client { return NewClient(s.URL) }
+
+// CreateSecret creates the secret name with a string value and returns its
+// ARN.
+func (s *Server) CreateSecret(tb testing.TB, name, value string) (arn string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), 10*time.Second)
+	defer cancel()
+	out, err := s.Client().CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String(name),
+		SecretString: aws.String(value),
+	})
+	if err != nil {
+		tb.Fatalf("creating secret %s: %v", name, err)
+	}
+	return aws.ToString(out.ARN)
+}
+
+// PutSecretValue makes value the current version of the secret id (a name
+// or an ARN), as a rotation does, and returns the new version's id.
+func (s *Server) PutSecretValue(tb testing.TB, id, value string) (versionID string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), 10*time.Second)
+	defer cancel()
+	out, err := s.Client().PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId:     aws.String(id),
+		SecretString: aws.String(value),
+	})
+	if err != nil {
+		tb.Fatalf("putting a new version of secret %s: %v", id, err)
+	}
+	return aws.ToString(out.VersionId)
+}
+
+// syncBuffer is a bytes.Buffer that the process's output copier and readers
+// of Output may use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
