@@ -1,0 +1,132 @@
+// Command devstack runs the product analytics API locally with a real Cube,
+// demo data and a Secrets Manager emulator, and makes caller tokens for it.
+//
+// Usage:
+//
+//	devstack run                  # what `make run` does
+//	devstack token -project 1     # what `make token PROJECT=1` does
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"productanalytics/internal/stack"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: devstack run | devstack token -project ID [-ttl 1h]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = run(os.Args[2:])
+	case "token":
+		err = token(os.Args[2:], os.Stdout)
+	default:
+		err = fmt.Errorf("unknown command %q: use run or token", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func token(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	project := fs.String("project", "", "the project ID the token may read")
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(*project, 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("-project must be a positive project ID, got %q", *project)
+	}
+	fmt.Fprintf(out, "# caller token for project %d, valid for %s, signed with the local stack's key\n", id, *ttl)
+	fmt.Fprintln(out, stack.Token(*ttl, id))
+	return nil
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	data := fs.String("data", ".local/analytics.duckdb", "the DuckDB file of demo events (generated when absent)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// make does not pass SIGTERM on to its children: end with the parent.
+	syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	start := time.Now()
+
+	root, err := stack.Root(".")
+	if err != nil {
+		return err
+	}
+	apiPort, err := portEnv("PORT", 3000)
+	if err != nil {
+		return err
+	}
+	cubePort, err := portEnv("CUBE_PORT", 4000)
+	if err != nil {
+		return err
+	}
+	db := filepath.Join(root, *data)
+	if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {
+		return err
+	}
+	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
+		return err
+	}
+	if err := stack.GenerateData(ctx, root, db, os.Stderr); err != nil {
+		return err
+	}
+	cubeLogPath := filepath.Join(filepath.Dir(db), "cube.log")
+	cubeLog, err := os.Create(cubeLogPath)
+	if err != nil {
+		return err
+	}
+	defer cubeLog.Close()
+	s, err := stack.Start(ctx, stack.Options{Root: root, DB: db, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog})
+	if err != nil {
+		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
+	}
+	fmt.Fprintf(os.Stderr, `
+product analytics API ready at %s in %.1fs (Cube at %s, Secrets Manager emulator at %s, Cube log in %s)
+
+Try it (a token for project 1, valid for one hour; make token PROJECT=2 makes others):
+
+  curl -s -X POST %s/api/v4/projects/1/product_analytics/request/load \
+    -H "Authorization: Bearer %s" \
+    -H 'Content-Type: application/json' \
+    -d '{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"dimensions":["TrackedEvents.docPath"],"order":[["TrackedEvents.count","desc"]],"limit":23},"queryType":"multi"}'
+
+Ctrl-C stops everything.
+`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, s.APIURL, stack.Token(time.Hour, 1))
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "stopping...")
+	return s.Close()
+}
+
+func portEnv(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p <= 0 || p > 65535 {
+		return 0, fmt.Errorf("%s=%q is not a port number", name, v)
+	}
+	return p, nil
+}

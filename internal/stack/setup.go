@@ -1,0 +1,73 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Root finds the project's root folder: the nearest folder above dir that
+// holds go.mod.
+func Root(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+		dir = parent
+	}
+}
+
+// InstallCube installs Cube's node modules when they are missing or older
+// than the lockfile. Install scripts are skipped: Cube Store's would fetch a
+// binary the local stack does not use.
+func InstallCube(ctx context.Context, root string, log io.Writer) error {
+	dir := CubeDir(root)
+	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		return err
+	}
+	installed, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json"))
+	if err == nil && !installed.ModTime().Before(lock.ModTime()) {
+		return nil
+	}
+	fmt.Fprintln(log, "installing Cube's node modules (npm ci, about half a minute)...")
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("npm ci in cube/: %w", err)
+	}
+	return nil
+}
+
+// GenerateData writes the demo events into db when it does not exist yet.
+// The generator loads into a temporary file and renames it, so an
+// interrupted run never leaves a half-written database.
+func GenerateData(ctx context.Context, root, db string, log io.Writer, args ...string) error {
+	if _, err := os.Stat(db); err == nil {
+		return nil
+	}
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(log, "generating demo data...")
+	cmd := exec.CommandContext(ctx, "go", append([]string{"run", "./cmd/demodata", "-db", abs}, args...)...)
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("generating demo data: %w", err)
+	}
+	return nil
+}

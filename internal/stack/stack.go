@@ -1,0 +1,227 @@
+// Package stack runs the product analytics API locally with the real parts
+// it talks to in production: a Secrets Manager emulator (moto_server) holding
+// the keys, and a real Cube over a DuckDB file of demo events. `make run`
+// and the integration tests start it the same way.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/golang-jwt/jwt/v5"
+
+	"productanalytics/internal/motoserver"
+	"productanalytics/shared/app"
+	"productanalytics/shared/config"
+)
+
+// The local stack's keys. They are fixed so that a caller token made with
+// `make token` or kept in events/ works whether or not the stack is running;
+// they protect nothing but demo data on loopback.
+const (
+	LocalCubeKey   = "local-development-cube-api-key-not-for-production"
+	LocalCallerKey = "local-development-caller-key-not-for-production"
+)
+
+// The secrets' names in the emulator.
+const (
+	CubeKeySecret   = "product-analytics/cube-api-key"
+	CallerKeySecret = "product-analytics/caller-token-key"
+)
+
+// Options configure a Stack. Zero ports mean free ones.
+type Options struct {
+	// Root is the project's root folder (the one holding go.mod).
+	Root string
+	// DB is the DuckDB file of events; it must exist.
+	DB string
+	// APIPort and CubePort are the ports on 127.0.0.1.
+	APIPort, CubePort int
+	// ContinueWait is Cube's continue-wait timeout (default 5s, whole seconds).
+	ContinueWait time.Duration
+	// TestModel adds Cube's test-only cubes; SlowQuery is how long their
+	// queries take.
+	TestModel bool
+	SlowQuery time.Duration
+	// Env adds API configuration (config.Variables) over the stack's own.
+	Env map[string]string
+	// Log receives the API's logs, CubeLog Cube's (default: discarded).
+	Log, CubeLog io.Writer
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	// APIURL, CubeURL and MotoURL are the services' base addresses.
+	APIURL, CubeURL, MotoURL string
+
+	moto *motoserver.Server
+	cube *process
+	api  *http.Server
+}
+
+// Start starts moto_server with the keys, Cube, and the API, and returns
+// once all three answer. On failure it stops whatever it started.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.CubeLog == nil {
+		o.CubeLog = io.Discard
+	}
+	if o.ContinueWait <= 0 {
+		o.ContinueWait = 5 * time.Second
+	}
+	if _, err := os.Stat(o.DB); err != nil {
+		return nil, fmt.Errorf("the events database: %w", err)
+	}
+	apiLn, err := listen(o.APIPort, "the API")
+	if err != nil {
+		return nil, err
+	}
+	s = &Stack{}
+	defer func() {
+		if err != nil {
+			apiLn.Close()
+			s.Close()
+		}
+	}()
+
+	if s.moto, err = motoserver.Launch(ctx); err != nil {
+		return nil, err
+	}
+	s.MotoURL = s.moto.URL
+	if err := createSecrets(ctx, s.moto.Client()); err != nil {
+		return nil, err
+	}
+
+	cubePort := o.CubePort
+	if cubePort == 0 {
+		if cubePort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	s.CubeURL = "http://127.0.0.1:" + strconv.Itoa(cubePort)
+	if s.cube, err = startCube(ctx, o, cubePort); err != nil {
+		return nil, err
+	}
+
+	h, err := buildAPI(ctx, o, s)
+	if err != nil {
+		return nil, err
+	}
+	s.api = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	s.APIURL = "http://" + apiLn.Addr().String()
+	go s.api.Serve(apiLn)
+	return s, nil
+}
+
+// Close stops the API, Cube and moto_server.
+func (s *Stack) Close() error {
+	var errs []error
+	if s.api != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.api.Shutdown(ctx))
+		cancel()
+	}
+	if s.cube != nil {
+		errs = append(errs, s.cube.stop())
+	}
+	if s.moto != nil {
+		errs = append(errs, s.moto.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Token returns a caller token for the local stack, valid for ttl, that may
+// read the given projects.
+func Token(ttl time.Duration, projects ...int64) string {
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub":      "local-developer",
+		"projects": projects,
+		"iat":      time.Now().Unix(),
+		"exp":      time.Now().Add(ttl).Unix(),
+	}).SignedString([]byte(LocalCallerKey))
+	if err != nil {
+		panic(err) // HS256 signing with a []byte key cannot fail
+	}
+	return tok
+}
+
+func createSecrets(ctx context.Context, sm *secretsmanager.Client) error {
+	for name, value := range map[string]string{CubeKeySecret: LocalCubeKey, CallerKeySecret: LocalCallerKey} {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := sm.CreateSecret(cctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("creating secret %s in moto_server: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// APIEnv is the API's configuration for this stack, as the Lambda functions
+// would get it from template.yaml.
+func (s *Stack) APIEnv() map[string]string {
+	return map[string]string{
+		"CUBE_API_URL":                     s.CubeURL,
+		"CUBE_API_KEY_SECRET_ID":           CubeKeySecret,
+		"AUTH_MODE":                        config.AuthJWT,
+		"AUTH_JWT_SECRET_ID":               CallerKeySecret,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": s.MotoURL,
+		"AWS_REGION":                       motoserver.Region,
+		"AWS_ACCESS_KEY_ID":                "test",
+		"AWS_SECRET_ACCESS_KEY":            "test",
+	}
+}
+
+// buildAPI builds the API handler the way a Lambda function does, from
+// environment variables. The AWS SDK reads its own from the process's
+// environment, so those are set there.
+func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, error) {
+	env := s.APIEnv()
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		if err := os.Setenv(k, env[k]); err != nil {
+			return nil, err
+		}
+	}
+	os.Unsetenv("AWS_PROFILE")
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		return nil, fmt.Errorf("the API's configuration: %w", err)
+	}
+	log := app.Logger(o.Log, cfg.LogLevel)
+	return app.Build(ctx, cfg, log)
+}
+
+func listen(port int, what string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("%s cannot listen on 127.0.0.1:%d (is the stack already running?): %w", what, port, err)
+	}
+	return ln, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// CubeDir is the folder of the Cube deployment under root.
+func CubeDir(root string) string { return filepath.Join(root, "cube") }
