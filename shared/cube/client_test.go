@@ -1,0 +1,651 @@
+package cube
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const testIssuer = "gitlab.example.com"
+
+// testQuery has spacing, non-ASCII text and HTML characters that any
+// re-encoding on the way to Cube would change.
+const testQuery = `{ "measures": ["TrackedEvents.count"],
+  "filters": [{"member":"TrackedEvents.pageTitle","operator":"equals","values":["café <b>&"]}],
+  "limit": 100 }`
+
+// testAnswer must reach the caller byte for byte, odd spacing included.
+const testAnswer = `{"queryType":"regularQuery","results":[{"data":[{"TrackedEvents.pageTitle":"café <b>&","TrackedEvents.count":"83"}]}],  "slowQuery":false}` + "\n"
+
+const continueWait = `{"error":"Continue wait"}`
+
+// testClock runs at real speed from the start of the current second, so that
+// tokens minted in the first second of a test carry the same iat and the
+// re-sends of a sub-second test are byte-identical. It lags the wall clock,
+// so it must not be used with context deadlines, which Do compares with Now.
+func testClock() func() time.Time {
+	start := time.Now()
+	base := start.Truncate(time.Second)
+	return func() time.Time { return base.Add(time.Since(start)) }
+}
+
+// fakeKeys stands in for the secrets cache: Refresh "discovers" refreshTo,
+// as after a rotation.
+type fakeKeys struct {
+	mu         sync.Mutex
+	key        string
+	refreshTo  string
+	getErr     error
+	refreshErr error
+	gets       int
+	refreshes  int
+	used       []string
+}
+
+func (k *fakeKeys) Get(context.Context) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.gets++
+	if k.getErr != nil {
+		return "", k.getErr
+	}
+	return k.key, nil
+}
+
+func (k *fakeKeys) Refresh(_ context.Context, used string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.refreshes++
+	k.used = append(k.used, used)
+	if k.refreshErr != nil {
+		return "", k.refreshErr
+	}
+	k.key = k.refreshTo
+	return k.key, nil
+}
+
+func (k *fakeKeys) counts() (gets, refreshes int, used []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.gets, k.refreshes, slices.Clone(k.used)
+}
+
+// reply is one answer of the fake Cube.
+type reply struct {
+	status      int
+	body        string
+	contentType string
+	// delay holds the answer back; a client that gives up cuts it short.
+	delay time.Duration
+}
+
+// seen is one request as the fake Cube received it.
+type seen struct {
+	method, path, auth, requestID string
+	body                          []byte
+	signedWith                    string
+}
+
+// fakeCube plays Cube: it checks every request the way a strict Cube
+// would (token signature, algorithm, claims) plus what the proxy promises
+// (path, method, body envelope, request id), answers 403 "Invalid token" to
+// tokens not signed with its current key, and otherwise plays a script.
+type fakeCube struct {
+	srv    *httptest.Server
+	clock  func() time.Time
+	accept string
+	// keys are all the keys a test hands out, to tell which one signed a token.
+	keys []string
+
+	mu       sync.Mutex
+	want     map[string]Request // by x-request-id
+	script   []reply            // the i-th accepted request gets script[i]; the last repeats
+	answer   func(Request) reply
+	calls    []seen
+	accepted int
+	problems []string
+}
+
+func newFakeCube(t testing.TB, clock func() time.Time, accept string, keys ...string) *fakeCube {
+	f := &fakeCube{clock: clock, accept: accept, keys: []string{accept}, want: map[string]Request{}}
+	for _, k := range keys {
+		if k != "" && !slices.Contains(f.keys, k) {
+			f.keys = append(f.keys, k)
+		}
+	}
+	f.srv = httptest.NewServer(f)
+	t.Cleanup(func() {
+		// Close waits for the handlers, so every problem is recorded by now.
+		f.srv.Close()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, p := range f.problems {
+			t.Errorf("Cube side: %s", p)
+		}
+	})
+	return f
+}
+
+func (f *fakeCube) expect(req Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.want[req.RequestID] = req
+}
+
+func (f *fakeCube) seenCalls() []seen {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func (f *fakeCube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		bad("reading the body: %v", err)
+	}
+	s := seen{method: r.Method, path: r.URL.Path, auth: r.Header.Get("Authorization"), body: body}
+	ids := r.Header.Values("X-Request-Id")
+	if len(ids) > 1 {
+		bad("x-request-id sent %d times", len(ids))
+	}
+	if len(ids) > 0 {
+		s.requestID = ids[0]
+	}
+	f.mu.Lock()
+	want, known := f.want[s.requestID]
+	f.mu.Unlock()
+	if !known {
+		bad("unexpected x-request-id %q", s.requestID)
+	} else {
+		f.check(r, &s, want, bad)
+	}
+
+	f.mu.Lock()
+	f.calls = append(f.calls, s)
+	f.problems = append(f.problems, problems...)
+	var rep reply
+	switch {
+	case s.signedWith != f.accept:
+		rep = reply{status: http.StatusForbidden, body: `{"error":"Invalid token"}`}
+	case f.answer != nil:
+		rep = f.answer(want)
+	case len(f.script) > 0:
+		rep = f.script[min(f.accepted, len(f.script)-1)]
+	default:
+		rep = reply{status: http.StatusOK, body: testAnswer}
+	}
+	if s.signedWith == f.accept {
+		f.accepted++
+	}
+	f.mu.Unlock()
+
+	if rep.delay > 0 {
+		select {
+		case <-time.After(rep.delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	ct := rep.contentType
+	if ct == "" {
+		ct = "application/json; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(rep.status)
+	io.WriteString(w, rep.body)
+}
+
+func (f *fakeCube) check(r *http.Request, s *seen, want Request, bad func(string, ...any)) {
+	if p := "/cubejs-api/v1/" + string(want.Endpoint); s.path != p {
+		bad("path %q, want %q", s.path, p)
+	}
+	if r.URL.RawQuery != "" {
+		bad("query string %q, want none", r.URL.RawQuery)
+	}
+	if want.Endpoint == Meta {
+		if s.method != http.MethodGet {
+			bad("meta: method %s, want GET", s.method)
+		}
+		if len(s.body) != 0 || r.ContentLength > 0 {
+			bad("meta: body %q, want none", s.body)
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			bad("meta: Content-Type %q, want none", ct)
+		}
+	} else {
+		if s.method != http.MethodPost {
+			bad("%s: method %s, want POST", want.Endpoint, s.method)
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			bad("%s: Content-Type %q, want application/json", want.Endpoint, ct)
+		}
+		if wantBody := `{"query":` + string(want.Query) + `,"queryType":"multi"}`; string(s.body) != wantBody {
+			bad("%s: body\n%s\nwant\n%s", want.Endpoint, s.body, wantBody)
+		}
+		if !json.Valid(s.body) {
+			bad("%s: body is not JSON: %s", want.Endpoint, s.body)
+		}
+	}
+
+	if strings.HasPrefix(strings.ToLower(s.auth), "bearer") || strings.Count(s.auth, ".") != 2 || strings.ContainsAny(s.auth, " \t") {
+		bad("Authorization %q is not a raw JWT", s.auth)
+		return
+	}
+	var claims jwt.MapClaims
+	for _, k := range f.keys {
+		claims = jwt.MapClaims{}
+		tok, err := jwt.ParseWithClaims(s.auth, claims, func(*jwt.Token) (any, error) { return []byte(k), nil },
+			jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(testIssuer), jwt.WithIssuedAt(),
+			jwt.WithExpirationRequired(), jwt.WithTimeFunc(f.clock), jwt.WithJSONNumber())
+		if err == nil && tok.Valid {
+			s.signedWith = k
+			break
+		}
+		if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			bad("token rejected for another reason than its key: %v", err)
+			return
+		}
+	}
+	if s.signedWith == "" {
+		bad("token signed with none of the keys handed out")
+		return
+	}
+	keys := make([]string, 0, len(claims))
+	for k := range claims {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"appId", "exp", "iat", "iss"}; !slices.Equal(keys, want) {
+		bad("claims %v, want exactly %v", keys, want)
+	}
+	if app, want := claims["appId"], fmt.Sprintf("gitlab_project_%d", want.ProjectID); app != want {
+		bad("appId %v, want %q", app, want)
+	}
+	iatN, ok1 := claims["iat"].(json.Number)
+	expN, ok2 := claims["exp"].(json.Number)
+	iat, err1 := iatN.Int64()
+	exp, err2 := expN.Int64()
+	if !ok1 || !ok2 || err1 != nil || err2 != nil {
+		bad("iat %v / exp %v are not integers", claims["iat"], claims["exp"])
+		return
+	}
+	if exp-iat != 180 {
+		bad("exp - iat = %d, want 180", exp-iat)
+	}
+	if now := f.clock().Unix(); iat > now || iat < now-10 {
+		bad("iat %d is not about now (%d)", iat, now)
+	}
+}
+
+type doCase struct {
+	name string
+	// req defaults to a load for project 12; modify changes it.
+	modify func(*Request)
+	// script is what Cube answers to requests signed with its key.
+	script []reply
+	// clientKey is what Keys.Get returns, refreshTo what Refresh returns,
+	// cubeKey the key Cube holds (default: all "key-1").
+	clientKey, refreshTo, cubeKey string
+	getErr, refreshErr            error
+	opts                          func(*Options)
+	ctxTimeout                    time.Duration
+	closed                        bool
+
+	wantStatus       int // 0: success
+	wantMessage      string
+	wantMessagePre   string
+	wantBody         string
+	wantPolls        int
+	wantPollsAtLeast bool
+	wantContinueWait bool
+	wantCalls        int
+	wantRefreshes    int
+	wantNoResponse   bool
+	sameToken        bool
+	signedWith       string
+	notInError       []string
+	within, atLeast  time.Duration
+}
+
+func runDo(t *testing.T, tc doCase) {
+	t.Helper()
+	clock := time.Now
+	if tc.sameToken {
+		clock = testClock()
+	}
+	clientKey := cmp.Or(tc.clientKey, "key-1")
+	cubeKey := cmp.Or(tc.cubeKey, clientKey)
+	keys := &fakeKeys{key: clientKey, refreshTo: tc.refreshTo, getErr: tc.getErr, refreshErr: tc.refreshErr}
+	f := newFakeCube(t, clock, cubeKey, clientKey, tc.refreshTo)
+	f.script = tc.script
+	req := Request{Endpoint: Load, ProjectID: 12, Query: json.RawMessage(testQuery), RequestID: "req-" + strings.ReplaceAll(tc.name, " ", "-")}
+	if tc.modify != nil {
+		tc.modify(&req)
+	}
+	f.expect(req)
+	if tc.closed {
+		f.srv.Close()
+	}
+	opts := Options{BaseURL: f.srv.URL, Issuer: testIssuer, Now: clock, RequestTimeout: 5 * time.Second, WaitDeadline: 5 * time.Second}
+	if tc.opts != nil {
+		tc.opts(&opts)
+	}
+	c := NewClient(keys, opts)
+
+	ctx := context.Background()
+	if tc.ctxTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, tc.ctxTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	res, err := c.Do(ctx, req)
+	elapsed := time.Since(start)
+
+	if tc.within > 0 && elapsed > tc.within {
+		t.Errorf("returned after %v, want within %v", elapsed, tc.within)
+	}
+	if elapsed < tc.atLeast {
+		t.Errorf("returned after %v, want at least %v", elapsed, tc.atLeast)
+	}
+	if tc.wantStatus == 0 {
+		if err != nil {
+			t.Fatalf("Do: %v", err)
+		}
+	} else {
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("error %v (%T), want *Error %d", err, err, tc.wantStatus)
+		}
+		if ce.Status != tc.wantStatus {
+			t.Errorf("status %d (%v), want %d", ce.Status, ce, tc.wantStatus)
+		}
+		if tc.wantMessage != "" && ce.Message != tc.wantMessage {
+			t.Errorf("message %q, want %q", ce.Message, tc.wantMessage)
+		}
+		if !strings.HasPrefix(ce.Message, tc.wantMessagePre) {
+			t.Errorf("message %q, want prefix %q", ce.Message, tc.wantMessagePre)
+		}
+		for _, s := range tc.notInError {
+			if strings.Contains(ce.Message, s) || strings.Contains(ce.Error(), s) {
+				t.Errorf("error %q reveals %q", ce.Error(), s)
+			}
+		}
+	}
+	if tc.wantNoResponse {
+		if res != nil {
+			t.Errorf("Response %+v, want none", res)
+		}
+	} else {
+		if res == nil {
+			t.Fatal("no Response")
+		}
+		if tc.wantStatus == 0 && string(res.Body) != tc.wantBody {
+			t.Errorf("body\n%q\nwant\n%q", res.Body, tc.wantBody)
+		}
+		if res.ContinueWait != tc.wantContinueWait {
+			t.Errorf("ContinueWait %v, want %v", res.ContinueWait, tc.wantContinueWait)
+		}
+		if tc.wantPollsAtLeast && res.Polls < tc.wantPolls || !tc.wantPollsAtLeast && res.Polls != tc.wantPolls {
+			t.Errorf("Polls %d, want %d (at least: %v)", res.Polls, tc.wantPolls, tc.wantPollsAtLeast)
+		}
+	}
+
+	calls := f.seenCalls()
+	wantCalls := tc.wantCalls
+	if tc.wantPollsAtLeast && res != nil {
+		wantCalls = res.Polls + 1
+	}
+	if len(calls) != wantCalls {
+		t.Errorf("Cube got %d requests, want %d", len(calls), wantCalls)
+	}
+	if tc.wantStatus == 0 && len(calls) > 0 {
+		last := calls[len(calls)-1]
+		if res.Token != last.auth {
+			t.Errorf("Response.Token is not the token Cube accepted")
+		}
+		if tc.signedWith != "" && last.signedWith != tc.signedWith {
+			t.Errorf("answer obtained with a token signed by %q, want %q", last.signedWith, tc.signedWith)
+		}
+	}
+	for i, c := range calls[min(1, len(calls)):] {
+		first := calls[0]
+		if c.method != first.method || c.path != first.path || string(c.body) != string(first.body) || c.requestID != first.requestID {
+			t.Errorf("request %d differs from the first: %+v vs %+v", i+1, c, first)
+		}
+		if tc.sameToken && c.auth != first.auth {
+			t.Errorf("request %d carries another token than the first", i+1)
+		}
+	}
+	gets, refreshes, used := keys.counts()
+	if gets != 1 {
+		t.Errorf("Keys.Get called %d times, want 1", gets)
+	}
+	if refreshes != tc.wantRefreshes {
+		t.Errorf("Keys.Refresh called %d times, want %d", refreshes, tc.wantRefreshes)
+	}
+	for _, u := range used {
+		if u != clientKey {
+			t.Errorf("Refresh told the rejected key was %q, want %q", u, clientKey)
+		}
+	}
+}
+
+func TestDoSuccess(t *testing.T) {
+	meta := `{"cubes":[{"name":"TrackedEvents","measures":[{"name":"TrackedEvents.count","type":"number"}]}]}`
+	dry := `{"queryType":"regularQuery","normalizedQueries":[{"measures":["TrackedEvents.count"]}],"queryOrder":[],"pivotQuery":{}}`
+	for _, tc := range []doCase{
+		{name: "load", wantBody: testAnswer, wantCalls: 1},
+		{name: "dry-run", modify: func(r *Request) { r.Endpoint = DryRun },
+			script: []reply{{status: 200, body: dry}}, wantBody: dry, wantCalls: 1},
+		{name: "meta is a GET without body", modify: func(r *Request) { r.Endpoint, r.Query = Meta, nil },
+			script: []reply{{status: 200, body: meta}}, wantBody: meta, wantCalls: 1},
+		{name: "query array", modify: func(r *Request) {
+			r.Query = json.RawMessage(`[{"measures":["Sessions.count"]},{"measures":["TrackedEvents.count"]}]`)
+		},
+			wantBody: testAnswer, wantCalls: 1},
+		{name: "large project id", modify: func(r *Request) { r.ProjectID = 9007199254740993 }, wantBody: testAnswer, wantCalls: 1},
+		{name: "no request id sends no header", modify: func(r *Request) { r.RequestID = "" }, wantBody: testAnswer, wantCalls: 1},
+		{name: "base URL with trailing slash", opts: func(o *Options) { o.BaseURL += "/" }, wantBody: testAnswer, wantCalls: 1},
+		{name: "answer that starts with whitespace is JSON", script: []reply{{status: 200, body: "\n  [1,2]"}}, wantBody: "\n  [1,2]", wantCalls: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runDo(t, tc) })
+	}
+}
+
+func TestDoContinueWait(t *testing.T) {
+	cw := reply{status: 200, body: continueWait}
+	for _, tc := range []doCase{
+		{name: "twice then data", script: []reply{cw, cw, {status: 200, body: testAnswer}},
+			wantBody: testAnswer, wantPolls: 2, wantCalls: 3, sameToken: true, within: 3 * time.Second},
+		{name: "dry-run too", modify: func(r *Request) { r.Endpoint = DryRun }, script: []reply{cw, {status: 200, body: testAnswer}},
+			wantBody: testAnswer, wantPolls: 1, wantCalls: 2, sameToken: true},
+		{name: "past the wait deadline", script: []reply{cw},
+			opts:             func(o *Options) { o.WaitDeadline = 300 * time.Millisecond },
+			wantBody:         continueWait,
+			wantContinueWait: true, wantPolls: 1, wantPollsAtLeast: true, within: 1300 * time.Millisecond},
+		{name: "a context deadline shorter than the wait deadline", script: []reply{cw},
+			opts:       func(o *Options) { o.WaitDeadline = 20 * time.Second },
+			ctxTimeout: 300 * time.Millisecond, wantBody: continueWait,
+			wantContinueWait: true, wantPolls: 1, wantPollsAtLeast: true, within: 1300 * time.Millisecond},
+		{name: "a poll that hangs until the context deadline", script: []reply{cw, {status: 200, body: testAnswer, delay: 10 * time.Second}},
+			opts:       func(o *Options) { o.WaitDeadline = 20 * time.Second },
+			ctxTimeout: 500 * time.Millisecond,
+			wantBody:   continueWait, wantContinueWait: true, wantPolls: 1, wantCalls: 2,
+			within: 1500 * time.Millisecond, atLeast: 400 * time.Millisecond},
+		{name: "a poll that hangs until the deadline", script: []reply{cw, {status: 200, body: testAnswer, delay: 10 * time.Second}},
+			opts:     func(o *Options) { o.WaitDeadline = 500 * time.Millisecond },
+			wantBody: continueWait, wantContinueWait: true, wantPolls: 1, wantCalls: 2,
+			within: 1500 * time.Millisecond, atLeast: 400 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runDo(t, tc) })
+	}
+}
+
+func TestDoKeyRotation(t *testing.T) {
+	for _, tc := range []doCase{
+		{name: "refreshed key accepted", clientKey: "key-old", refreshTo: "key-new", cubeKey: "key-new",
+			wantBody: testAnswer, wantCalls: 2, wantRefreshes: 1, signedWith: "key-new"},
+		{name: "refreshed key still wrong: no loop", clientKey: "key-old", refreshTo: "key-newer", cubeKey: "key-newest",
+			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 2, wantRefreshes: 1, notInError: []string{"key-old", "key-newer", "key-newest"}},
+		{name: "refresh fails", clientKey: "key-old", cubeKey: "key-new", refreshErr: errors.New("secrets manager: AccessDenied"),
+			wantStatus: 503, wantMessagePre: "503 Service Unavailable", wantCalls: 1, wantRefreshes: 1},
+		{name: "other 403 is not a rotation", script: []reply{{status: 403, body: `{"error":"Authorization header isn't set"}`}},
+			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runDo(t, tc) })
+	}
+}
+
+func TestDoFailures(t *testing.T) {
+	stack := "UserError: 'nope' not found for path 'TrackedEvents.nope'\n    at CubeSymbols.resolveSymbolsCall (/cube/node_modules/@cubejs-backend/schema-compiler/dist/src/compiler/CubeSymbols.js:459:13)"
+	userError, _ := json.Marshal(map[string]string{"type": "UserError", "error": "'nope' not found for path 'TrackedEvents.nope'", "stack": stack})
+	html := "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+	for _, tc := range []doCase{
+		{name: "Keys.Get fails", getErr: errors.New("secrets manager: ResourceNotFoundException arn:aws:secretsmanager:x"),
+			wantStatus: 503, wantMessagePre: "503 Service Unavailable", wantNoResponse: true},
+		{name: "Cube 500 with a JSON error", script: []reply{{status: 500, body: `{"error":"Error: Query limit exceeded","stack":"at /cube/x.js:1"}`}},
+			wantStatus: 502, wantMessage: "Error: Query limit exceeded", wantCalls: 1, notInError: []string{"/cube/x.js"}},
+		{name: "Cube 503 with HTML", script: []reply{{status: 503, body: html, contentType: "text/html"}},
+			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1, notInError: []string{"<html>"}},
+		{name: "Cube 200 with HTML", script: []reply{{status: 200, body: html, contentType: "text/html"}},
+			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1, notInError: []string{"<html>"}},
+		{name: "Cube 200 with an empty body", script: []reply{{status: 200, body: ""}},
+			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1},
+		{name: "answer larger than the limit", opts: func(o *Options) { o.MaxResponseBytes = 64 },
+			script:     []reply{{status: 200, body: `{"results":"` + strings.Repeat("x", 100) + `"}`}},
+			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1},
+		{name: "Cube hangs past the request timeout", script: []reply{{status: 200, body: testAnswer, delay: 10 * time.Second}},
+			opts:       func(o *Options) { o.RequestTimeout = 300 * time.Millisecond },
+			wantStatus: 504, wantMessagePre: "504 Gateway Timeout", wantCalls: 1,
+			within: 1300 * time.Millisecond, atLeast: 250 * time.Millisecond},
+		{name: "Cube hangs past the context deadline", script: []reply{{status: 200, body: testAnswer, delay: 10 * time.Second}},
+			opts:       func(o *Options) { o.RequestTimeout, o.WaitDeadline = 20*time.Second, 20*time.Second },
+			ctxTimeout: 300 * time.Millisecond,
+			wantStatus: 504, wantMessagePre: "504 Gateway Timeout", wantCalls: 1,
+			within: 1300 * time.Millisecond, atLeast: 250 * time.Millisecond},
+		{name: "Cube unreachable", closed: true, wantStatus: 502, wantMessagePre: "502 Bad Gateway", within: 5 * time.Second},
+		{name: "UserError keeps the text, drops the stack", script: []reply{{status: 400, body: string(userError)}},
+			wantStatus: 400, wantMessage: "'nope' not found for path 'TrackedEvents.nope'", wantCalls: 1,
+			notInError: []string{"/cube/", "node_modules", "CubeSymbols", "UserError:"}},
+		{name: "unknown endpoint", modify: func(r *Request) { r.Endpoint = "sql" }, wantStatus: 404, wantNoResponse: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runDo(t, tc) })
+	}
+}
+
+func TestDoMissingDatabase(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		error  string
+		want   int
+	}{
+		{"ClickHouse unknown database", 400, "Error: Code: 81. DB::Exception: Database gitlab_project_12 doesn't exist. (UNKNOWN_DATABASE) (version 23.8.2.7 (official build))", 404},
+		{"ClickHouse unknown table", 500, "Error: Code: 60. DB::Exception: Table gitlab_project_12.snowplow_events doesn't exist. (UNKNOWN_TABLE) (version 23.8.2.7 (official build))", 404},
+		{"Postgres relation", 400, `Error: relation "gitlab_project_3.snowplow_events" does not exist`, 404},
+		{"Postgres schema", 400, `schema "gitlab_project_3" does not exist`, 404},
+		{"DuckDB table", 400, "Catalog Error: Table with name snowplow_events does not exist!\nDid you mean \"main.snowplow_events\"?", 404},
+		{"DuckDB schema", 500, "Catalog Error: Schema with name gitlab_project_3 does not exist!", 404},
+		{"unknown member", 400, "'nope' not found for path 'TrackedEvents.nope'", 400},
+		{"Postgres unknown column", 400, `column "nope" does not exist`, 400},
+		{"DuckDB unknown function", 400, "Catalog Error: Scalar Function with name nope does not exist!", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]string{"error": tc.error, "stack": "Error\n    at /cube/node_modules/pg/lib/client.js:526:17"})
+			want := doCase{name: tc.name, script: []reply{{status: tc.status, body: string(body)}},
+				wantStatus: tc.want, wantCalls: 1, notInError: []string{"node_modules"}}
+			if tc.want == 404 {
+				want.wantMessage = "404 Clickhouse Database Not Found"
+			} else {
+				want.wantMessage = tc.error
+			}
+			runDo(t, want)
+		})
+	}
+}
+
+// TestDoConcurrent checks that parallel calls share the client safely and
+// that each caller gets the answer for its own project.
+func TestDoConcurrent(t *testing.T) {
+	clock := time.Now
+	keys := &fakeKeys{key: "key-1"}
+	f := newFakeCube(t, clock, "key-1")
+	f.answer = func(r Request) reply {
+		return reply{status: 200, body: fmt.Sprintf(`{"project":%d}`, r.ProjectID), delay: 20 * time.Millisecond}
+	}
+	c := NewClient(keys, Options{BaseURL: f.srv.URL, Issuer: testIssuer, Now: clock})
+	const n = 20
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Endpoint: []Endpoint{Load, DryRun, Meta}[i%3], ProjectID: int64(i + 1), RequestID: fmt.Sprintf("req-%d", i)}
+		if reqs[i].Endpoint != Meta {
+			reqs[i].Query = json.RawMessage(fmt.Sprintf(`{"measures":["TrackedEvents.count"],"limit":%d}`, i+1))
+		}
+		f.expect(reqs[i])
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, req := range reqs {
+		wg.Go(func() {
+			res, err := c.Do(context.Background(), req)
+			if err == nil && string(res.Body) != fmt.Sprintf(`{"project":%d}`, req.ProjectID) {
+				err = fmt.Errorf("project %d got %s", req.ProjectID, res.Body)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if got := len(f.seenCalls()); got != n {
+		t.Errorf("Cube got %d requests, want %d", got, n)
+	}
+}
+
+func TestErrorUnwrap(t *testing.T) {
+	cause := errors.New("cause")
+	err := error(&Error{Status: 502, Message: "502 Bad Gateway", Err: cause})
+	if !errors.Is(err, cause) {
+		t.Error("errors.Is does not reach the cause")
+	}
+	if got := err.Error(); got != "502 502 Bad Gateway: cause" {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+func BenchmarkDo(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, testAnswer)
+	}))
+	defer srv.Close()
+	c := NewClient(&fakeKeys{key: "key-1"}, Options{BaseURL: srv.URL, Issuer: testIssuer})
+	req := Request{Endpoint: Load, ProjectID: 12, Query: json.RawMessage(testQuery), RequestID: "bench"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Do(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
