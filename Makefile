@@ -6,7 +6,18 @@ GO ?= go
 FUNCTIONS := load dryrun meta
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 
-.PHONY: build test lint bench clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: run token build test lint bench clean $(addprefix build-,$(FUNCTIONS))
+
+## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
+## Manager emulator (PORT and CUBE_PORT change the ports); Ctrl-C stops it all
+run:
+	@mkdir -p bin
+	$(GO) build -o bin/devstack ./cmd/devstack
+	@exec bin/devstack run
+
+## token: a caller token for the local stack, valid one hour: make token PROJECT=1
+token:
+	@$(GO) run ./cmd/devstack token -project "$(PROJECT)"
 
 ## build: the Lambda bootstraps, bin/<function>/bootstrap (linux/arm64)
 build: $(addprefix build-,$(FUNCTIONS))
