@@ -2,11 +2,14 @@
 # commands; each installs what it needs.
 
 SHELL := bash
+.DEFAULT_GOAL := build
 GO ?= go
 FUNCTIONS := load dryrun meta
+# sam build's targets, one per function of template.yaml: build-<LogicalId>
+SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 
-.PHONY: run token build test lint bench clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: run token build test lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports); Ctrl-C stops it all
@@ -27,14 +30,25 @@ $(addprefix build-,$(FUNCTIONS)): build-%:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(GOFLAGS_LAMBDA) -o bin/$*/bootstrap ./functions/$*
 	@ls -l bin/$*/bootstrap | awk '{printf "bin/%s/bootstrap: %.1f MB\n", "$*", $$5/1048576}'
 
+## build-<LogicalId>: what `sam build` runs for each function of template.yaml
+## (makefile build method); it puts that function's bootstrap in $(ARTIFACTS_DIR)
+build-LoadFunction: build-load
+build-DryRunFunction: build-dryrun
+build-MetaFunction: build-meta
+$(SAM_TARGETS):
+	@test -n "$(ARTIFACTS_DIR)" || { echo "$@: ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
+	@mkdir -p "$(ARTIFACTS_DIR)"
+	cp bin/$(patsubst build-%,%,$<)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
+
 ## test: every test, unit and integration
 test:
 	$(GO) test -race -count=1 ./...
 
-## lint: formatting and vet
+## lint: formatting, vet, and the SAM template (cfn-lint, offline)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cfn-lint template.yaml
 
 ## bench: the handler's own cost per request, and the Cube client's
 bench:

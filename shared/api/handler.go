@@ -93,8 +93,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 		return writeMessage(w, http.StatusNotFound, "404 Not Found")
 	}
 	o.endpoint = endpoint
-	if allow := allowed(endpoint); !strings.Contains(allow, r.Method) {
-		w.Header().Set("Allow", allow)
+	if !allowed(endpoint, r.Method) {
+		w.Header().Set("Allow", "POST")
+		if endpoint == cube.Meta {
+			w.Header().Set("Allow", "GET, POST")
+		}
 		return writeMessage(w, http.StatusMethodNotAllowed, "405 Method Not Allowed")
 	}
 	projectID, err := request.ProjectID(idText)
@@ -177,13 +180,10 @@ func route(path string) (id string, e cube.Endpoint, ok bool) {
 	return "", "", false
 }
 
-// allowed lists the methods of an endpoint. GitLab registers meta as POST
-// while documenting GET, so it takes both.
-func allowed(e cube.Endpoint) string {
-	if e == cube.Meta {
-		return "GET, POST"
-	}
-	return "POST"
+// allowed reports whether method is served by an endpoint. GitLab registers
+// meta as POST while documenting GET, so it takes both.
+func allowed(e cube.Endpoint, method string) bool {
+	return method == http.MethodPost || e == cube.Meta && method == http.MethodGet
 }
 
 func readBody(r *http.Request) ([]byte, error) {

@@ -207,6 +207,8 @@ func TestEndpoints(t *testing.T) {
 		{"GET", "/api/v4/projects/1/product_analytics/request/meta", "", 200, "/cubejs-api/v1/meta"},
 		{"GET", "/projects/1/product_analytics/request/load", "", 405, ""},
 		{"DELETE", "/projects/1/product_analytics/request/meta", "", 405, ""},
+		{"POS", "/projects/1/product_analytics/request/load", seedTracked, 405, ""},
+		{"ET", "/projects/1/product_analytics/request/meta", "", 405, ""},
 		{"POST", "/projects/1/product_analytics/request/explain", seedTracked, 404, ""},
 		{"POST", "/projects/1/product_analytics/load", seedTracked, 404, ""},
 		{"GET", "/", "", 404, ""},
