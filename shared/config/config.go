@@ -54,20 +54,44 @@ type Config struct {
 	LogLevel slog.Level
 }
 
-// Variables lists every environment variable Load reads.
-func Variables() []string {
+// CubeVariables lists the variables LoadCube reads: those of every function
+// that calls Cube.
+func CubeVariables() []string {
 	return []string{
 		"CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_TOKEN_ISSUER", "CUBE_REQUEST_TIMEOUT", "CUBE_WAIT_DEADLINE",
-		"SECRET_CACHE_TTL", "SECRET_STALE_FOR",
-		"AUTH_MODE", "AUTH_JWT_SECRET_ID", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWT_PROJECTS_CLAIM",
-		"LOG_LEVEL",
+		"SECRET_CACHE_TTL", "SECRET_STALE_FOR", "LOG_LEVEL",
 	}
 }
 
-// Load reads the configuration through getenv (os.Getenv in production) and
-// reports every problem at once.
+// AuthVariables lists the variables of caller access, which Load reads
+// beside CubeVariables.
+func AuthVariables() []string {
+	return []string{"AUTH_MODE", "AUTH_JWT_SECRET_ID", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWT_PROJECTS_CLAIM"}
+}
+
+// Variables lists every environment variable Load reads.
+func Variables() []string {
+	return append(CubeVariables(), AuthVariables()...)
+}
+
+// Load reads the API's configuration through getenv (os.Getenv in
+// production) and reports every problem at once.
 func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
+	c := r.cube()
+	r.auth(&c)
+	return c, errors.Join(r.errs...)
+}
+
+// LoadCube reads the configuration of a function that calls Cube but serves
+// no callers (the warm-up): CubeVariables only.
+func LoadCube(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := r.cube()
+	return c, errors.Join(r.errs...)
+}
+
+func (r *reader) cube() Config {
 	c := Config{
 		CubeAPIURL:         r.url("CUBE_API_URL"),
 		CubeKeySecretID:    r.required("CUBE_API_KEY_SECRET_ID"),
@@ -76,22 +100,25 @@ func Load(getenv func(string) string) (Config, error) {
 		CubeWaitDeadline:   r.duration("CUBE_WAIT_DEADLINE", 25*time.Second, time.Second, 15*time.Minute),
 		SecretCacheTTL:     r.duration("SECRET_CACHE_TTL", 5*time.Minute, time.Second, 24*time.Hour),
 		SecretStaleFor:     r.duration("SECRET_STALE_FOR", 15*time.Minute, time.Second, 24*time.Hour),
-		AuthMode:           r.optional("AUTH_MODE", AuthJWT),
-		JWTIssuer:          r.optional("AUTH_JWT_ISSUER", ""),
-		JWTAudience:        r.optional("AUTH_JWT_AUDIENCE", ""),
-		JWTProjectsClaim:   r.optional("AUTH_JWT_PROJECTS_CLAIM", "projects"),
 		LogLevel:           r.level("LOG_LEVEL"),
 	}
+	if c.CubeRequestTimeout > c.CubeWaitDeadline {
+		r.fail("CUBE_REQUEST_TIMEOUT", errors.New("must not exceed CUBE_WAIT_DEADLINE"))
+	}
+	return c
+}
+
+func (r *reader) auth(c *Config) {
+	c.AuthMode = r.optional("AUTH_MODE", AuthJWT)
+	c.JWTIssuer = r.optional("AUTH_JWT_ISSUER", "")
+	c.JWTAudience = r.optional("AUTH_JWT_AUDIENCE", "")
+	c.JWTProjectsClaim = r.optional("AUTH_JWT_PROJECTS_CLAIM", "projects")
 	switch c.AuthMode {
 	case AuthJWT:
 		c.JWTSecretID = r.required("AUTH_JWT_SECRET_ID")
 	default:
 		r.fail("AUTH_MODE", fmt.Errorf("%q is not a supported mode (jwt)", c.AuthMode))
 	}
-	if c.CubeRequestTimeout > c.CubeWaitDeadline {
-		r.fail("CUBE_REQUEST_TIMEOUT", errors.New("must not exceed CUBE_WAIT_DEADLINE"))
-	}
-	return c, errors.Join(r.errs...)
 }
 
 type reader struct {

@@ -81,3 +81,25 @@ func TestVariablesAreRead(t *testing.T) {
 		t.Errorf("Load reads %s, which Variables does not list", v)
 	}
 }
+
+func TestLoadCube(t *testing.T) {
+	m := base()
+	delete(m, "AUTH_JWT_SECRET_ID")
+	m["AUTH_MODE"] = "ignored-here"
+	if _, err := LoadCube(env(m)); err != nil {
+		t.Fatalf("LoadCube needs only the Cube variables: %v", err)
+	}
+	if _, err := Load(env(m)); err == nil {
+		t.Fatal("Load accepted a configuration without caller access")
+	}
+	read := map[string]bool{}
+	LoadCube(func(k string) string { read[k] = true; return "" })
+	if len(read) != len(CubeVariables()) {
+		t.Fatalf("LoadCube read %d variables; CubeVariables lists %d", len(read), len(CubeVariables()))
+	}
+	for _, v := range CubeVariables() {
+		if !read[v] {
+			t.Errorf("CubeVariables lists %s, which LoadCube does not read", v)
+		}
+	}
+}
