@@ -45,28 +45,50 @@ func New(ctx context.Context, getenv func(string) string, logOut io.Writer, endp
 
 // Build builds the API handler from a valid configuration.
 func Build(ctx context.Context, cfg config.Config, log *slog.Logger, endpoints ...cube.Endpoint) (http.Handler, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	sm, err := secretsManager(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+		return nil, err
 	}
-	sm := secretsmanager.NewFromConfig(awsCfg)
-	cacheOpts := secrets.Options{TTL: cfg.SecretCacheTTL, StaleFor: cfg.SecretStaleFor}
-	cubeKey := secrets.NewCache(secrets.SecretsManager(sm, cfg.CubeKeySecretID), cacheOpts)
-
-	callerKey := secrets.NewCache(secrets.SecretsManager(sm, cfg.JWTSecretID), cacheOpts)
+	callerKey := secrets.NewCache(secrets.SecretsManager(sm, cfg.JWTSecretID), cacheOptions(cfg))
 	checker := access.NewJWT(access.JWTOptions{
 		Key:           callerKey.Get,
 		Issuer:        cfg.JWTIssuer,
 		Audience:      cfg.JWTAudience,
 		ProjectsClaim: cfg.JWTProjectsClaim,
 	})
-	client := cube.NewClient(cubeKey, cube.Options{
+	return api.NewHandler(checker, cubeClient(sm, cfg), log, endpoints...), nil
+}
+
+// CubeClient builds the Cube client, with its key from Secrets Manager, from
+// a valid configuration.
+func CubeClient(ctx context.Context, cfg config.Config) (*cube.Client, error) {
+	sm, err := secretsManager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cubeClient(sm, cfg), nil
+}
+
+func secretsManager(ctx context.Context) (*secretsmanager.Client, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	return secretsmanager.NewFromConfig(awsCfg), nil
+}
+
+func cacheOptions(cfg config.Config) secrets.Options {
+	return secrets.Options{TTL: cfg.SecretCacheTTL, StaleFor: cfg.SecretStaleFor}
+}
+
+func cubeClient(sm *secretsmanager.Client, cfg config.Config) *cube.Client {
+	key := secrets.NewCache(secrets.SecretsManager(sm, cfg.CubeKeySecretID), cacheOptions(cfg))
+	return cube.NewClient(key, cube.Options{
 		BaseURL:        cfg.CubeAPIURL,
 		Issuer:         cfg.CubeTokenIssuer,
 		RequestTimeout: cfg.CubeRequestTimeout,
 		WaitDeadline:   cfg.CubeWaitDeadline,
 	})
-	return api.NewHandler(checker, client, log, endpoints...), nil
 }
 
 // Unavailable answers every request with 503 and a message; it serves when

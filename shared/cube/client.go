@@ -24,6 +24,8 @@ const (
 	Load   Endpoint = "load"
 	DryRun Endpoint = "dry-run"
 	Meta   Endpoint = "meta"
+	// PreAggregationJobs starts or reads pre-aggregation builds.
+	PreAggregationJobs Endpoint = "pre-aggregations/jobs"
 )
 
 // Keys serves the Cube API key. Refresh is called when Cube rejected a token
@@ -109,6 +111,9 @@ type Request struct {
 	ProjectID int64
 	// Query is the Cube query (load and dry-run only), sent unchanged.
 	Query json.RawMessage
+	// Body is the whole body of a call that takes no query
+	// (PreAggregationJobs).
+	Body json.RawMessage
 	// RequestID is forwarded as x-request-id.
 	RequestID string
 }
@@ -129,6 +134,8 @@ type Response struct {
 type Error struct {
 	Status  int
 	Message string
+	// CubeStatus is Cube's own HTTP status, when Cube answered.
+	CubeStatus int
 	// Err is the underlying cause, for logs only.
 	Err error
 }
@@ -206,7 +213,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 				return res, &Error{Status: http.StatusServiceUnavailable, Message: "503 Service Unavailable: the Cube API key cannot be read", Err: err}
 			}
 		default:
-			return res, failure(status, answer)
+			err := failure(status, answer)
+			err.CubeStatus = status
+			return res, err
 		}
 	}
 }
@@ -221,6 +230,8 @@ func (c *Client) requestBody(req Request) ([]byte, error) {
 		b = append(b, req.Query...)
 		b = append(b, `,"queryType":"multi"}`...)
 		return b, nil
+	case PreAggregationJobs:
+		return req.Body, nil
 	}
 	return nil, &Error{Status: http.StatusNotFound, Message: "404 Not Found", Err: fmt.Errorf("unknown Cube endpoint %q", req.Endpoint)}
 }
@@ -272,14 +283,16 @@ func transportError(ctx context.Context, err error) error {
 }
 
 // failure maps an unsuccessful answer of Cube to the caller's answer.
-func failure(status int, answer []byte) error {
+func failure(status int, answer []byte) *Error {
 	msg := cubeError(answer)
 	switch {
 	case msg == "":
 		return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("502 Bad Gateway: Cube answered HTTP %d without a JSON error", status)}
-	case status == http.StatusForbidden:
+	case status == http.StatusForbidden && msg == "Invalid token":
 		// Cube refused our own token: the key is wrong, not the caller's query.
 		return &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube refused the API key", Err: errors.New(msg)}
+	case status == http.StatusForbidden:
+		return &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube refused the request: " + msg}
 	case isMissingDatabase(msg):
 		return &Error{Status: http.StatusNotFound, Message: MessageDatabaseNotFound, Err: errors.New(msg)}
 	case status >= 500:
