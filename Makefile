@@ -50,9 +50,11 @@ lint:
 	$(GO) vet ./...
 	cfn-lint template.yaml
 
-## bench: the handler's own cost per request, and the Cube client's
+## bench: the handler's own cost per request and the Cube client's; the first
+## load of a slow dashboard query with and without a warm-up (local stack)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./test/integration/
 
 clean:
 	rm -rf bin

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"productanalytics/shared/config"
 	"productanalytics/shared/cube"
 	"productanalytics/shared/secrets"
+	"productanalytics/shared/warmup"
 )
 
 // Logger returns the JSON logger every process logs with.
@@ -89,6 +91,25 @@ func cubeClient(sm *secretsmanager.Client, cfg config.Config) *cube.Client {
 		RequestTimeout: cfg.CubeRequestTimeout,
 		WaitDeadline:   cfg.CubeWaitDeadline,
 	})
+}
+
+// Warmup builds the warm-up function's handler from the environment. With
+// an invalid configuration it logs why, and every invocation fails with the
+// reason.
+func Warmup(ctx context.Context, getenv func(string) string, logOut io.Writer) func(context.Context, json.RawMessage) (warmup.Summary, error) {
+	cfg, err := config.LoadCube(getenv)
+	log := Logger(logOut, cfg.LogLevel)
+	var client *cube.Client
+	if err == nil {
+		client, err = CubeClient(ctx, cfg)
+	}
+	if err != nil {
+		log.Error("configuration is invalid; every warm-up will fail", "error", err.Error())
+		return func(context.Context, json.RawMessage) (warmup.Summary, error) {
+			return warmup.Summary{}, fmt.Errorf("the warm-up is not configured: %w", err)
+		}
+	}
+	return warmup.NewRunner(client, log).Handler
 }
 
 // Unavailable answers every request with 503 and a message; it serves when

@@ -126,7 +126,7 @@ type answer struct {
 func (a answer) String() string { return fmt.Sprintf("%d %s", a.status, truncate(string(a.body), 400)) }
 
 // call sends a request to the API with a caller token for project.
-func call(t *testing.T, method, path string, project int64, body string) answer {
+func call(t testing.TB, method, path string, project int64, body string) answer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -149,13 +149,13 @@ func call(t *testing.T, method, path string, project int64, body string) answer 
 	return answer{status: resp.StatusCode, body: b, took: time.Since(start)}
 }
 
-func load(t *testing.T, project int64, query string) answer {
+func load(t testing.TB, project int64, query string) answer {
 	t.Helper()
 	return call(t, "POST", fmt.Sprintf("/api/v4/projects/%d/product_analytics/request/load", project), project, `{"query":`+query+`,"queryType":"multi"}`)
 }
 
 // rows returns results[0].data of a load answer.
-func rows(t *testing.T, a answer) []map[string]any {
+func rows(t testing.TB, a answer) []map[string]any {
 	t.Helper()
 	if a.status != 200 {
 		t.Fatalf("load: %s", a)
@@ -172,7 +172,7 @@ func rows(t *testing.T, a answer) []map[string]any {
 }
 
 // sqlRows runs SQL straight on the events file, beside the running Cube.
-func sqlRows(t *testing.T, query string) []map[string]any {
+func sqlRows(t testing.TB, query string) []map[string]any {
 	t.Helper()
 	cmd := exec.Command("node", filepath.Join(stack.CubeDir(root), "scripts", "query.js"), db, query)
 	var stderr bytes.Buffer

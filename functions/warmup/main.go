@@ -1,0 +1,16 @@
+// Command warmup is the scheduled Lambda function that runs the dashboards'
+// queries for each project ahead of the people who open the dashboards.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"productanalytics/shared/app"
+)
+
+func main() {
+	lambda.Start(app.Warmup(context.Background(), os.Getenv, os.Stdout))
+}

@@ -1,0 +1,279 @@
+// Package warmup runs the dashboards' queries for each project ahead of the
+// people who open the dashboards, so that Cube answers them from its cache.
+package warmup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"productanalytics/shared/cube"
+	"productanalytics/shared/dashboards"
+)
+
+// Cube is what a warm-up needs of a Cube client.
+type Cube interface {
+	Do(ctx context.Context, req cube.Request) (*cube.Response, error)
+}
+
+// Input says what to warm. It is the JSON a schedule or a direct invocation
+// sends.
+type Input struct {
+	// Projects to warm; required.
+	Projects []int64 `json:"projects"`
+	// Queries to run for each project (default: the dashboards' queries,
+	// dated at run time).
+	Queries []NamedQuery `json:"queries,omitempty"`
+	// Concurrency is how many queries run at once (default 4).
+	Concurrency int `json:"concurrency,omitempty"`
+	// QueryTimeout bounds each query, Continue-wait polls included
+	// (default 2m), e.g. "90s".
+	QueryTimeout Duration `json:"queryTimeout,omitempty"`
+	// Deadline bounds the whole run (default: the invocation's own deadline).
+	Deadline Duration `json:"deadline,omitempty"`
+	// PreAggregations also asks Cube to build each project's
+	// pre-aggregations.
+	PreAggregations bool `json:"preAggregations,omitempty"`
+}
+
+// NamedQuery is one query to warm.
+type NamedQuery struct {
+	Name  string          `json:"name"`
+	Query json.RawMessage `json:"query"`
+}
+
+// Duration is a time.Duration written as "90s" in JSON.
+type Duration time.Duration
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf(`a duration is a string such as "90s": %w`, err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("%q is not a positive duration such as 90s", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// Result is the outcome of one project's query.
+type Result struct {
+	Project    int64   `json:"project"`
+	Query      string  `json:"query"`
+	OK         bool    `json:"ok"`
+	Error      string  `json:"error,omitempty"`
+	Rows       int     `json:"rows"`
+	DurationMs float64 `json:"durationMs"`
+	Polls      int     `json:"polls"`
+}
+
+// PreAggregationResult is the outcome of asking Cube to build a project's
+// pre-aggregations.
+type PreAggregationResult struct {
+	Project int64  `json:"project"`
+	Status  string `json:"status"` // started, unavailable or failed
+	Detail  string `json:"detail,omitempty"`
+}
+
+// Summary is a warm-up's report.
+type Summary struct {
+	Started         time.Time              `json:"started"`
+	DurationMs      float64                `json:"durationMs"`
+	OK              int                    `json:"ok"`
+	Failed          int                    `json:"failed"`
+	Results         []Result               `json:"results"`
+	PreAggregations []PreAggregationResult `json:"preAggregations,omitempty"`
+}
+
+// ErrAllFailed is returned when no query succeeded, so that the scheduler
+// retries a total failure (and not a partial one).
+var ErrAllFailed = errors.New("every warm-up query failed")
+
+// Runner runs warm-ups with one Cube client.
+type Runner struct {
+	cube Cube
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// NewRunner returns a Runner.
+func NewRunner(c Cube, log *slog.Logger) *Runner {
+	return &Runner{cube: c, log: log, now: time.Now}
+}
+
+// Run warms every project-query pair of in, at most in.Concurrency at once.
+// It returns the summary, and ErrAllFailed (wrapped) when nothing succeeded.
+func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
+	sum := Summary{Started: r.now().UTC()}
+	if err := r.defaults(&in); err != nil {
+		return sum, err
+	}
+	if in.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(in.Deadline))
+		defer cancel()
+	}
+	type job struct {
+		i       int
+		project int64
+		q       NamedQuery
+	}
+	jobs := make(chan job)
+	sum.Results = make([]Result, len(in.Projects)*len(in.Queries))
+	var wg sync.WaitGroup
+	for range min(in.Concurrency, len(sum.Results)) {
+		wg.Go(func() {
+			for j := range jobs {
+				sum.Results[j.i] = r.warm(ctx, j.project, j.q, time.Duration(in.QueryTimeout))
+			}
+		})
+	}
+	i := 0
+	for _, p := range in.Projects {
+		for _, q := range in.Queries {
+			jobs <- job{i: i, project: p, q: q}
+			i++
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if in.PreAggregations {
+		for _, p := range in.Projects {
+			sum.PreAggregations = append(sum.PreAggregations, r.preAggregations(ctx, p))
+		}
+	}
+	for _, res := range sum.Results {
+		if res.OK {
+			sum.OK++
+			continue
+		}
+		sum.Failed++
+		r.log.Warn("warm-up query failed", "project_id", res.Project, "query", res.Query, "reason", res.Error, "duration_ms", res.DurationMs)
+	}
+	sum.DurationMs = ms(r.now().Sub(sum.Started))
+	r.log.Info("warm-up", "ok", sum.OK, "failed", sum.Failed, "duration_ms", sum.DurationMs, "summary", sum)
+	if sum.OK == 0 {
+		return sum, fmt.Errorf("%w (%d queries)", ErrAllFailed, sum.Failed)
+	}
+	return sum, nil
+}
+
+func (r *Runner) defaults(in *Input) error {
+	if len(in.Projects) == 0 {
+		return errors.New("no projects to warm: the input needs \"projects\": [ids]")
+	}
+	for _, p := range in.Projects {
+		if p <= 0 {
+			return fmt.Errorf("project %d is not a project ID", p)
+		}
+	}
+	if len(in.Queries) == 0 {
+		for _, q := range dashboards.Queries(r.now()) {
+			in.Queries = append(in.Queries, NamedQuery{Name: q.Name, Query: q.Query})
+		}
+	}
+	for i, q := range in.Queries {
+		if len(q.Query) == 0 || q.Query[0] != '{' {
+			return fmt.Errorf("query %d (%q) is not a JSON object", i, q.Name)
+		}
+		if q.Name == "" {
+			in.Queries[i].Name = "query-" + strconv.Itoa(i)
+		}
+	}
+	if in.Concurrency <= 0 {
+		in.Concurrency = 4
+	}
+	if in.QueryTimeout <= 0 {
+		in.QueryTimeout = Duration(2 * time.Minute)
+	}
+	return nil
+}
+
+// warm runs one query the way the API would, through the same client: same
+// project token, same Continue-wait polling.
+func (r *Runner) warm(ctx context.Context, project int64, q NamedQuery, timeout time.Duration) Result {
+	res := Result{Project: project, Query: q.Name}
+	start := r.now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, err := r.cube.Do(ctx, cube.Request{Endpoint: cube.Load, ProjectID: project, Query: q.Query, RequestID: "warmup-" + strconv.FormatInt(project, 10) + "-" + q.Name})
+	res.DurationMs = ms(r.now().Sub(start))
+	if out != nil {
+		res.Polls = out.Polls
+	}
+	switch {
+	case err != nil:
+		res.Error = err.Error()
+		var ce *cube.Error
+		if errors.As(err, &ce) {
+			res.Error = ce.Message
+		}
+	case out.ContinueWait:
+		res.Error = "Cube was still computing at the deadline; it goes on, and a later run finds it cached"
+	default:
+		res.Rows, err = rows(out.Body)
+		if err != nil {
+			res.Error = err.Error()
+		} else {
+			res.OK = true
+		}
+	}
+	return res
+}
+
+// preAggregations asks Cube to build the project's pre-aggregations.
+func (r *Runner) preAggregations(ctx context.Context, project int64) PreAggregationResult {
+	res := PreAggregationResult{Project: project}
+	body, _ := json.Marshal(map[string]any{
+		"action": "post",
+		"selector": map[string]any{
+			"contexts":  []any{map[string]any{"securityContext": map[string]string{"appId": cube.AppID(project)}}},
+			"timezones": []string{"UTC"},
+		},
+	})
+	out, err := r.cube.Do(ctx, cube.Request{Endpoint: cube.PreAggregationJobs, ProjectID: project, Body: body})
+	var ce *cube.Error
+	switch {
+	case err == nil:
+		res.Status, res.Detail = "started", string(out.Body)
+	case errors.As(err, &ce) && (ce.CubeStatus == 404 || ce.CubeStatus == 403 || ce.CubeStatus == 400):
+		// Not served by this Cube, not allowed to this token, or nothing to
+		// build: not a failure of the warm-up.
+		res.Status, res.Detail = "unavailable", ce.Message
+	default:
+		res.Status, res.Detail = "failed", err.Error()
+	}
+	return res
+}
+
+// rows counts the rows of a multi load answer.
+func rows(body []byte) (int, error) {
+	var a struct {
+		Results []struct {
+			Data []json.RawMessage `json:"data"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
+		return 0, fmt.Errorf("reading Cube's answer: %w", err)
+	}
+	n := 0
+	for _, r := range a.Results {
+		n += len(r.Data)
+	}
+	return n, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,178 @@
+package warmup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"productanalytics/shared/cube"
+	"productanalytics/shared/dashboards"
+)
+
+// fakeCube answers per project: projects in missing have no database, and
+// every answer has as many rows as the project id.
+type fakeCube struct {
+	missing  map[int64]bool
+	delay    time.Duration
+	inFlight atomic.Int64
+	peak     atomic.Int64
+	mu       sync.Mutex
+	seen     []cube.Request
+	jobs     func(project int64) (*cube.Response, error)
+}
+
+func (f *fakeCube) Do(ctx context.Context, req cube.Request) (*cube.Response, error) {
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for {
+		p := f.peak.Load()
+		if n <= p || f.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	f.mu.Lock()
+	f.seen = append(f.seen, req)
+	f.mu.Unlock()
+	if req.Endpoint == cube.PreAggregationJobs {
+		return f.jobs(req.ProjectID)
+	}
+	select {
+	case <-time.After(f.delay):
+	case <-ctx.Done():
+		return &cube.Response{Body: []byte(`{"error":"Continue wait"}`), ContinueWait: true, Polls: 3}, nil
+	}
+	if f.missing[req.ProjectID] {
+		return &cube.Response{}, &cube.Error{Status: 404, Message: cube.MessageDatabaseNotFound, CubeStatus: 400}
+	}
+	data := strings.TrimSuffix(strings.Repeat(`{"x":"1"},`, int(req.ProjectID)), ",")
+	return &cube.Response{Body: []byte(`{"results":[{"data":[` + data + `]}]}`), Polls: 1}, nil
+}
+
+func runner(c Cube) *Runner { return NewRunner(c, slog.New(slog.NewJSONHandler(io.Discard, nil))) }
+
+func TestRunDefaultsToTheDashboards(t *testing.T) {
+	f := &fakeCube{delay: 5 * time.Millisecond}
+	sum, err := runner(f).Run(context.Background(), Input{Projects: []int64{1, 2}, Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(dashboards.Queries(time.Now()))
+	if sum.OK != 2*want || sum.Failed != 0 || len(sum.Results) != 2*want {
+		t.Fatalf("summary: ok %d failed %d results %d; want %d ok", sum.OK, sum.Failed, len(sum.Results), 2*want)
+	}
+	for _, r := range sum.Results {
+		if !r.OK || r.Rows != int(r.Project) || r.Polls != 1 || r.Query == "" {
+			t.Errorf("result %+v", r)
+		}
+	}
+	if p := f.peak.Load(); p > 3 || p < 2 {
+		t.Errorf("peak in flight %d; want at most 3 (and some concurrency)", p)
+	}
+	// Every request names its own project, and its query is the project's.
+	for _, req := range f.seen {
+		if req.Endpoint != cube.Load || !strings.HasPrefix(req.RequestID, "warmup-") {
+			t.Errorf("request %+v", req)
+		}
+	}
+}
+
+func TestPartialAndTotalFailure(t *testing.T) {
+	f := &fakeCube{missing: map[int64]bool{3: true}}
+	q := []NamedQuery{{Name: "count", Query: json.RawMessage(`{"measures":["TrackedEvents.count"]}`)}}
+	sum, err := runner(f).Run(context.Background(), Input{Projects: []int64{1, 3}, Queries: q})
+	if err != nil {
+		t.Fatalf("a partial failure failed the invocation: %v", err)
+	}
+	if sum.OK != 1 || sum.Failed != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	for _, r := range sum.Results {
+		if r.Project == 3 && (r.OK || r.Error != cube.MessageDatabaseNotFound) {
+			t.Errorf("project 3: %+v", r)
+		}
+	}
+	sum, err = runner(f).Run(context.Background(), Input{Projects: []int64{3}, Queries: q})
+	if !errors.Is(err, ErrAllFailed) || sum.Failed != 1 {
+		t.Fatalf("total failure: %v, %+v", err, sum)
+	}
+}
+
+func TestQueryTimeout(t *testing.T) {
+	f := &fakeCube{delay: time.Minute}
+	start := time.Now()
+	sum, err := runner(f).Run(context.Background(), Input{Projects: []int64{1}, QueryTimeout: Duration(50 * time.Millisecond),
+		Queries: []NamedQuery{{Name: "slow", Query: json.RawMessage(`{}`)}}})
+	if !errors.Is(err, ErrAllFailed) || !strings.Contains(sum.Results[0].Error, "still computing") {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("the query timeout was not honoured: %s", time.Since(start))
+	}
+}
+
+func TestPreAggregations(t *testing.T) {
+	f := &fakeCube{jobs: func(p int64) (*cube.Response, error) {
+		switch p {
+		case 1:
+			return &cube.Response{Body: []byte(`["job-token"]`)}, nil
+		case 2:
+			return nil, &cube.Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube refused the request: API scope is missing: jobs", CubeStatus: 403}
+		}
+		return nil, &cube.Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube is unreachable"}
+	}}
+	sum, _ := runner(f).Run(context.Background(), Input{Projects: []int64{1, 2, 3}, PreAggregations: true,
+		Queries: []NamedQuery{{Name: "q", Query: json.RawMessage(`{}`)}}})
+	want := map[int64]string{1: "started", 2: "unavailable", 3: "failed"}
+	if len(sum.PreAggregations) != 3 {
+		t.Fatalf("%+v", sum.PreAggregations)
+	}
+	for _, p := range sum.PreAggregations {
+		if p.Status != want[p.Project] {
+			t.Errorf("project %d: %s (%s); want %s", p.Project, p.Status, p.Detail, want[p.Project])
+		}
+	}
+	for _, req := range f.seen {
+		if req.Endpoint == cube.PreAggregationJobs && !strings.Contains(string(req.Body), `"appId":"gitlab_project_`) {
+			t.Errorf("jobs body %s", req.Body)
+		}
+	}
+}
+
+func TestParseEvent(t *testing.T) {
+	tests := []struct {
+		name, event string
+		projects    int
+		concurrency int
+		err         string
+	}{
+		{"schedule input", `{"projects":[1,2],"concurrency":2,"queryTimeout":"90s"}`, 2, 2, ""},
+		{"eventbridge envelope", `{"version":"0","detail-type":"Scheduled Event","source":"aws.events","detail":{"projects":[7]}}`, 1, 0, ""},
+		{"bad duration", `{"projects":[1],"queryTimeout":"soon"}`, 0, 0, "not a positive duration"},
+		{"not an object", `[1]`, 0, 0, "not a JSON object"},
+	}
+	for _, tt := range tests {
+		in, err := ParseEvent(json.RawMessage(tt.event))
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: err %v; want %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || len(in.Projects) != tt.projects || in.Concurrency != tt.concurrency {
+			t.Errorf("%s: %+v, %v", tt.name, in, err)
+		}
+	}
+	for _, bad := range []Input{{}, {Projects: []int64{0}}, {Projects: []int64{1}, Queries: []NamedQuery{{Name: "x", Query: json.RawMessage(`[]`)}}}} {
+		if _, err := runner(&fakeCube{}).Run(context.Background(), bad); err == nil || errors.Is(err, ErrAllFailed) {
+			t.Errorf("input %+v accepted: %v", bad, err)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"productanalytics/shared/app"
+	"productanalytics/shared/config"
+	"productanalytics/shared/dashboards"
+	"productanalytics/shared/warmup"
+)
+
+// warmRunner is the warm-up as its Lambda function builds it, configured for
+// the local stack.
+func warmRunner(t testing.TB) *warmup.Runner {
+	t.Helper()
+	e := env.APIEnv()
+	cfg, err := config.LoadCube(func(k string) string { return e[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := app.CubeClient(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return warmup.NewRunner(client, slog.New(slog.NewJSONHandler(apiLogs, nil)))
+}
+
+func TestWarmupDefaultQueries(t *testing.T) {
+	sum, err := warmRunner(t).Run(context.Background(), warmup.Input{Projects: []int64{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := dashboards.Queries(time.Now())
+	if sum.OK != 2*len(queries) || sum.Failed != 0 {
+		t.Fatalf("ok %d failed %d; want %d ok: %+v", sum.OK, sum.Failed, 2*len(queries), sum.Results)
+	}
+	byName := map[string]string{}
+	for _, q := range queries {
+		byName[q.Name] = string(q.Query)
+	}
+	for _, r := range sum.Results {
+		if api := len(rows(t, load(t, r.Project, byName[r.Query]))); r.Rows != api || r.Rows == 0 {
+			t.Errorf("project %d %s: the warm-up saw %d rows, the API %d", r.Project, r.Query, r.Rows, api)
+		}
+	}
+}
+
+func TestWarmupProjectWithoutData(t *testing.T) {
+	sum, err := warmRunner(t).Run(context.Background(), warmup.Input{Projects: []int64{1, 3}})
+	if err != nil {
+		t.Fatalf("a partial failure failed the warm-up: %v", err)
+	}
+	for _, r := range sum.Results {
+		switch {
+		case r.Project == 1 && !r.OK:
+			t.Errorf("project 1 %s: %s", r.Query, r.Error)
+		case r.Project == 3 && (r.OK || r.Error != "404 Clickhouse Database Not Found"):
+			t.Errorf("project 3 %s: ok %v, %q", r.Query, r.OK, r.Error)
+		}
+	}
+	if _, err := warmRunner(t).Run(context.Background(), warmup.Input{Projects: []int64{3}}); !errors.Is(err, warmup.ErrAllFailed) {
+		t.Fatalf("an all-failed warm-up returned %v", err)
+	}
+}
+
+// TestWarmupMakesFirstLoadFast compares, in one run, the first load of a slow
+// query nobody warmed with the first load of one the warm-up ran before.
+func TestWarmupMakesFirstLoadFast(t *testing.T) {
+	cold, warm := slowFirstLoad(t, false), slowFirstLoad(t, true)
+	t.Logf("first load of a slow query: %s cold, %s after a warm-up (%.0fx)", cold.Round(time.Millisecond), warm.Round(time.Millisecond), float64(cold)/float64(warm))
+	if cold < slowQuery {
+		t.Errorf("the cold load took %s, less than the query itself (%s)", cold, slowQuery)
+	}
+	if warm >= continueWt {
+		t.Errorf("the warmed load took %s, not below Cube's continue-wait timeout (%s)", warm, continueWt)
+	}
+}
+
+// slowFirstLoad times the API's answer to a slow query no one has asked
+// before, warming it first when warmed is set.
+func slowFirstLoad(t testing.TB, warmed bool) time.Duration {
+	t.Helper()
+	q := fmt.Sprintf(`{"measures":["SlowEvents.count"],"dimensions":["SlowEvents.event"],"filters":[{"member":"SlowEvents.event","operator":"notEquals","values":["first-load-%d"]}]}`, time.Now().UnixNano())
+	if warmed {
+		sum, err := warmRunner(t).Run(context.Background(), warmup.Input{Projects: []int64{1}, Queries: []warmup.NamedQuery{{Name: "slow", Query: json.RawMessage(q)}}})
+		if err != nil || sum.Results[0].Rows == 0 {
+			t.Fatalf("warm-up: %v %+v", err, sum)
+		}
+	}
+	a := load(t, 1, q)
+	if len(rows(t, a)) == 0 || strings.Contains(string(a.body), "Continue wait") {
+		t.Fatalf("slow query: %s", a)
+	}
+	return a.took
+}
+
+// BenchmarkSlowDashboardFirstLoad reports, side by side in each iteration,
+// the first load of a slow query without and with a warm-up before it.
+func BenchmarkSlowDashboardFirstLoad(b *testing.B) {
+	var cold, warm time.Duration
+	for b.Loop() {
+		cold += slowFirstLoad(b, false)
+		warm += slowFirstLoad(b, true)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(cold.Milliseconds())/n, "cold-ms/first-load")
+	b.ReportMetric(float64(warm.Microseconds())/1000/n, "warmed-ms/first-load")
+	b.ReportMetric(float64(cold)/float64(warm), "cold/warmed")
+}
