@@ -4,7 +4,7 @@
 SHELL := bash
 .DEFAULT_GOAL := build
 GO ?= go
-FUNCTIONS := load dryrun meta
+FUNCTIONS := load dryrun meta warmup
 # sam build's targets, one per function of template.yaml: build-<LogicalId>
 SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"

@@ -93,7 +93,9 @@ func run(args []string) error {
 		return err
 	}
 	cubeLogPath := filepath.Join(filepath.Dir(db), "cube.log")
-	cubeLog, err := os.Create(cubeLogPath)
+	// Appended to, so that a second `make run` refused for a busy port does
+	// not wipe the log of the one running.
+	cubeLog, err := os.OpenFile(cubeLogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
