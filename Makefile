@@ -50,11 +50,13 @@ lint:
 	$(GO) vet ./...
 	cfn-lint template.yaml
 
-## bench: the handler's own cost per request and the Cube client's; the first
-## load of a slow dashboard query with and without a warm-up (local stack)
+## bench: the handler's own cost per request and the Cube client's; on the
+## local stack, the seed example through the API beside straight to Cube, and
+## the first load of a slow dashboard query with and without a warm-up
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
-	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'SeedLoad' -benchtime 300x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
 
 clean:
 	rm -rf bin
