@@ -108,6 +108,17 @@ func (c *Cache) Get(ctx context.Context) (string, error) {
 	return c.wait(ctx, cl)
 }
 
+// Prefetch starts fetching the value, unless one is cached or on its way,
+// and returns at once. Called at cold start, it overlaps the first fetches
+// with the rest of start-up instead of leaving them to the first request.
+func (c *Cache) Prefetch() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.has() && c.failedAt.IsZero() {
+		c.startLocked()
+	}
+}
+
 // Refresh is called when a peer rejected the value used. Unless the value
 // has already changed since, or was fetched moments ago, it fetches anew,
 // and returns the value to retry with.

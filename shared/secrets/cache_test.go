@@ -397,3 +397,23 @@ func TestCacheFetchTimeout(t *testing.T) {
 		t.Errorf("a hanging store held Get for %v", d)
 	}
 }
+
+func TestPrefetch(t *testing.T) {
+	var calls atomic.Int64
+	release := make(chan struct{})
+	c := secrets.NewCache(func(context.Context) (string, error) {
+		calls.Add(1)
+		<-release
+		return "v", nil
+	}, secrets.Options{})
+	c.Prefetch()
+	c.Prefetch() // joins the fetch on its way
+	close(release)
+	if v, err := c.Get(context.Background()); err != nil || v != "v" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	c.Prefetch() // cached: no fetch
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d fetches; want 1", n)
+	}
+}
