@@ -6,7 +6,7 @@ SHELL := bash
 GO ?= go
 FUNCTIONS := load dryrun meta warmup
 # sam build's targets, one per function of template.yaml: build-<LogicalId>
-SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction
+SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-WarmupFunction
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 
 .PHONY: run token build test lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
@@ -35,6 +35,7 @@ $(addprefix build-,$(FUNCTIONS)): build-%:
 build-LoadFunction: build-load
 build-DryRunFunction: build-dryrun
 build-MetaFunction: build-meta
+build-WarmupFunction: build-warmup
 $(SAM_TARGETS):
 	@test -n "$(ARTIFACTS_DIR)" || { echo "$@: ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
 	@mkdir -p "$(ARTIFACTS_DIR)"

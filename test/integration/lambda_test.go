@@ -7,17 +7,22 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"productanalytics/internal/rie"
 	"productanalytics/internal/stack"
 	"productanalytics/shared/access"
+	"productanalytics/shared/config"
+	"productanalytics/shared/dashboards"
 	"productanalytics/shared/request"
+	"productanalytics/shared/warmup"
 )
 
 // bootstraps builds each function for this machine once per test run.
@@ -206,4 +211,36 @@ func isProxyEvent(raw []byte) bool {
 		HTTPMethod string `json:"httpMethod"`
 	}
 	return json.Unmarshal(raw, &probe) == nil && (probe.Version == "2.0" || probe.HTTPMethod != "")
+}
+
+// TestWarmupUnderTheEmulator runs events/warmup.json, the input its schedule
+// sends, through the warm-up's real bootstrap against the local stack.
+func TestWarmupUnderTheEmulator(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(root, "events", "warmup.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := warmup.ParseEvent(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := map[string]string{}
+	for k, v := range env.APIEnv() {
+		if slices.Contains(config.CubeVariables(), k) || strings.HasPrefix(k, "AWS_") {
+			e[k] = v
+		}
+	}
+	em := rie.Start(t, rie.Options{Bootstrap: bootstrap(t, "warmup"), Env: rie.EnvFromMap(e), FunctionName: "warmup", Output: apiLogs})
+	out, err := em.Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum warmup.Summary
+	if err := json.Unmarshal(out, &sum); err != nil {
+		t.Fatalf("answer %s: %v", truncate(string(out), 300), err)
+	}
+	want := len(in.Projects) * len(dashboards.Queries(time.Now()))
+	if sum.OK != want || sum.Failed != 0 {
+		t.Fatalf("ok %d failed %d; want %d ok: %s", sum.OK, sum.Failed, want, truncate(string(out), 500))
+	}
 }

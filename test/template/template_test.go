@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"debug/buildinfo"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"productanalytics/shared/api"
 	"productanalytics/shared/config"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/warmup"
 )
 
 // unusedVariables are config.Variables that template.yaml deliberately does
@@ -35,9 +37,7 @@ var unusedVariables = map[string]string{}
 
 // notDeployed are function packages template.yaml does not deploy yet,
 // each with the reason.
-var notDeployed = map[string]string{
-	"functions/warmup": "the scheduled warm-up function joins template.yaml next",
-}
+var notDeployed = map[string]string{}
 
 // endpointOf is the endpoint each function serves; its main.go passes it to
 // app.New (checked by TestFunctionsServeTheirEndpoint).
@@ -46,6 +46,9 @@ var endpointOf = map[string]cube.Endpoint{
 	"DryRunFunction": cube.DryRun,
 	"MetaFunction":   cube.Meta,
 }
+
+// scheduled are the functions that serve no route: EventBridge invokes them.
+var scheduled = map[string]bool{"WarmupFunction": true}
 
 // packageOf is the Go package a function's bootstrap is built from:
 // LoadFunction -> functions/load, DryRunFunction -> functions/dryrun.
@@ -84,8 +87,8 @@ func TestFunctionsRunTheBootstrapOnArm64(t *testing.T) {
 		if p.LoggingConfig["LogFormat"] != "JSON" {
 			t.Errorf("%s: LoggingConfig.LogFormat %v, want JSON (the functions log JSON lines)", f.ID, p.LoggingConfig["LogFormat"])
 		}
-		if _, ok := endpointOf[f.ID]; !ok {
-			t.Errorf("%s: no endpoint known for this function; add it to endpointOf", f.ID)
+		if _, ok := endpointOf[f.ID]; !ok && !scheduled[f.ID] {
+			t.Errorf("%s: neither an API function (endpointOf) nor a scheduled one", f.ID)
 		}
 	}
 }
@@ -226,8 +229,9 @@ func routes(t *testing.T, tpl *template) map[string][]route {
 			path, _ := p["Path"].(string)
 			out[f.ID] = append(out[f.ID], route{strings.ToUpper(method), path})
 		}
-		if len(out[f.ID]) == 0 {
-			t.Errorf("%s has no HttpApi event", f.ID)
+		_, api := endpointOf[f.ID]
+		if api != (len(out[f.ID]) > 0) {
+			t.Errorf("%s: %d HttpApi events; API functions have routes, the others none", f.ID, len(out[f.ID]))
 		}
 	}
 	return out
@@ -415,18 +419,18 @@ func samconfigOverrides(t *testing.T) map[string]string {
 // parameters, they make a valid configuration.
 func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 	tpl := loadTemplate(t)
-	want := map[string]bool{}
-	for _, v := range config.Variables() {
-		if _, unused := unusedVariables[v]; !unused {
-			want[v] = true
-		}
-	}
 	for v := range unusedVariables {
 		if !slices.Contains(config.Variables(), v) {
 			t.Errorf("unusedVariables lists %s, which config does not read", v)
 		}
 	}
 	for _, f := range tpl.functions(t) {
+		want := map[string]bool{}
+		for _, v := range variablesOf(f.ID) {
+			if _, unused := unusedVariables[v]; !unused {
+				want[v] = true
+			}
+		}
 		vars := f.Props.Environment.Variables
 		for v := range want {
 			if _, ok := vars[v]; !ok {
@@ -451,8 +455,8 @@ func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 				}
 				env[v] = s
 			}
-			if _, err := config.Load(func(k string) string { return env[k] }); err != nil {
-				t.Errorf("%s, %s parameters: config.Load with the template's environment: %v", f.ID, sample, err)
+			if _, err := loadConfig(f.ID, env); err != nil {
+				t.Errorf("%s, %s parameters: the configuration from the template's environment: %v", f.ID, sample, err)
 			}
 		}
 	}
@@ -461,9 +465,12 @@ func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 		for v, val := range f.Props.Environment.Variables {
 			env[v], _ = res.value(val)
 		}
-		cfg, err := config.Load(func(k string) string { return env[k] })
+		cfg, err := loadConfig(f.ID, env)
 		if err != nil {
 			continue // reported above
+		}
+		if _, api := endpointOf[f.ID]; !api {
+			continue // no caller waits on API Gateway for it
 		}
 		// Continue-wait polling must end, and the answer go out, before the
 		// function's timeout ends the invoke.
@@ -494,6 +501,66 @@ func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 	}
 }
 
+// TestWarmupSchedule checks the warm-up's schedule: off without projects,
+// and an input the function reads as the projects configured.
+func TestWarmupSchedule(t *testing.T) {
+	tpl := loadTemplate(t)
+	var warm *function
+	for _, f := range tpl.functions(t) {
+		if f.ID == "WarmupFunction" {
+			warm = &f
+		}
+	}
+	if warm == nil {
+		t.Fatal("template.yaml has no WarmupFunction")
+	}
+	ev, ok := warm.Props.Events["Schedule"]
+	if !ok || ev.Type != "Schedule" {
+		t.Fatalf("WarmupFunction events %v; want a Schedule event named Schedule", warm.Props.Events)
+	}
+	if sched, ok := ref(ev.Properties["Schedule"]); !ok || sched != "WarmupSchedule" {
+		t.Errorf("Schedule is %v, want !Ref WarmupSchedule", ev.Properties["Schedule"])
+	}
+	sub, _ := ev.Properties["Input"].(map[string]any)["Fn::Sub"].(string)
+	params := sampleParameters["hs256"]
+	res := newResolver(t, tpl, map[string]string{"WarmupProjects": "1,2,42", "CubeApiUrl": params["CubeApiUrl"],
+		"CubeApiKeySecretArn": params["CubeApiKeySecretArn"], "CallerTokenSecretArn": params["CallerTokenSecretArn"]})
+	input := regexp.MustCompile(`\$\{(\w+)\}`).ReplaceAllStringFunc(sub, func(m string) string {
+		return res.values[m[2:len(m)-1]]
+	})
+	in, err := warmup.ParseEvent(json.RawMessage(input))
+	if err != nil {
+		t.Fatalf("the schedule's input %s: %v", input, err)
+	}
+	if !slices.Equal(in.Projects, []int64{1, 2, 42}) || in.Concurrency != 4 || in.QueryTimeout <= 0 || in.Deadline <= 0 {
+		t.Errorf("the schedule's input reads as %+v", in)
+	}
+	if time.Duration(in.Deadline) >= time.Duration(warm.Props.Timeout)*time.Second {
+		t.Errorf("the warm-up's deadline %s does not end before its %d s timeout", time.Duration(in.Deadline), warm.Props.Timeout)
+	}
+	enabled, _ := ev.Properties["Enabled"].(map[string]any)["Fn::If"].([]any)
+	if len(enabled) != 3 || enabled[0] != "HasWarmupProjects" || enabled[1] != true || enabled[2] != false {
+		t.Errorf("Enabled is %v; want the schedule off when WarmupProjects is empty", ev.Properties["Enabled"])
+	}
+}
+
+// variablesOf is what the configuration of a function reads: the API
+// functions serve callers; the others (the warm-up) only call Cube.
+func variablesOf(id string) []string {
+	if _, api := endpointOf[id]; api {
+		return config.Variables()
+	}
+	return config.CubeVariables()
+}
+
+func loadConfig(id string, env map[string]string) (config.Config, error) {
+	getenv := func(k string) string { return env[k] }
+	if _, api := endpointOf[id]; api {
+		return config.Load(getenv)
+	}
+	return config.LoadCube(getenv)
+}
+
 // TestIAMNamesOnlyTheSecrets checks that each function may read the two
 // secrets its configuration names, with GetSecretValue, and nothing else.
 func TestIAMNamesOnlyTheSecrets(t *testing.T) {
@@ -507,6 +574,9 @@ func TestIAMNamesOnlyTheSecrets(t *testing.T) {
 		}
 		want := map[string]bool{}
 		for _, v := range []string{"CUBE_API_KEY_SECRET_ID", "AUTH_JWT_SECRET_ID"} {
+			if !slices.Contains(variablesOf(f.ID), v) {
+				continue
+			}
 			p, ok := ref(f.Props.Environment.Variables[v])
 			if !ok {
 				t.Errorf("%s: %s is not a !Ref of a parameter", f.ID, v)
