@@ -185,25 +185,18 @@ func (s *Stack) APIEnv() map[string]string {
 }
 
 // buildAPI builds the API handler the way a Lambda function does, from
-// environment variables. The AWS SDK reads its own from the process's
-// environment, so those are set there.
+// environment variables, with its secrets in this stack's moto_server.
 func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, error) {
 	env := s.APIEnv()
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	for _, k := range []string{"AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
-		if err := os.Setenv(k, env[k]); err != nil {
-			return nil, err
-		}
-	}
-	os.Unsetenv("AWS_PROFILE")
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		return nil, fmt.Errorf("the API's configuration: %w", err)
 	}
 	log := app.Logger(o.Log, cfg.LogLevel)
-	return app.Build(ctx, cfg, log)
+	return app.BuildWith(ctx, cfg, log, s.moto.Client())
 }
 
 func listen(port int, what string) (net.Listener, error) {
@@ -225,3 +218,7 @@ func freePort() (int, error) {
 
 // CubeDir is the folder of the Cube deployment under root.
 func CubeDir(root string) string { return filepath.Join(root, "cube") }
+
+// SecretsManager returns a client of the stack's Secrets Manager emulator,
+// which holds the keys.
+func (s *Stack) SecretsManager() *secretsmanager.Client { return s.moto.Client() }

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -28,34 +29,60 @@ type JWTOptions struct {
 	Leeway time.Duration
 }
 
-// JWT checks bearer tokens signed with a shared HS256 key.
+// JWT checks bearer tokens: signed with a shared HS256 key (NewJWT), or with
+// the RS256/ES256 keys of an OIDC issuer's JWKS (NewJWKS). Both share the
+// claim checks and the projects claim; only where the key comes from differs.
 type JWT struct {
-	opts   JWTOptions
-	parser *jwt.Parser
+	parser        *jwt.Parser
+	projectsClaim string
+	// key returns the key that verifies t. An error wrapping ErrUnavailable
+	// means the key source failed (503), anything else that the token is
+	// not acceptable (401).
+	key func(ctx context.Context, t *jwt.Token) (any, error)
 }
 
 // NewJWT returns a checker of HS256 caller tokens.
 func NewJWT(opts JWTOptions) *JWT {
-	if opts.ProjectsClaim == "" {
-		opts.ProjectsClaim = "projects"
+	keyOf := func(ctx context.Context, _ *jwt.Token) (any, error) {
+		key, err := opts.Key(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading the caller-token key: %w", ErrUnavailable, err)
+		}
+		return []byte(key), nil
 	}
-	if opts.Leeway == 0 {
-		opts.Leeway = 30 * time.Second
+	return newJWT(claimOptions{opts.Issuer, opts.Audience, opts.ProjectsClaim, opts.Leeway},
+		[]string{jwt.SigningMethodHS256.Alg()}, keyOf)
+}
+
+// claimOptions are the checks every JWT checker makes beside the signature.
+type claimOptions struct {
+	issuer, audience, projectsClaim string
+	leeway                          time.Duration
+}
+
+func newJWT(c claimOptions, algs []string, key func(context.Context, *jwt.Token) (any, error)) *JWT {
+	if c.projectsClaim == "" {
+		c.projectsClaim = "projects"
+	}
+	if c.leeway == 0 {
+		c.leeway = 30 * time.Second
 	}
 	popts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		// Pinning the algorithms is what refuses "none" and alg confusion
+		// before any key is looked up.
+		jwt.WithValidMethods(algs),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(opts.Leeway),
+		jwt.WithLeeway(c.leeway),
 		jwt.WithJSONNumber(),
 	}
-	if opts.Issuer != "" {
-		popts = append(popts, jwt.WithIssuer(opts.Issuer))
+	if c.issuer != "" {
+		popts = append(popts, jwt.WithIssuer(c.issuer))
 	}
-	if opts.Audience != "" {
-		popts = append(popts, jwt.WithAudience(opts.Audience))
+	if c.audience != "" {
+		popts = append(popts, jwt.WithAudience(c.audience))
 	}
-	return &JWT{opts: opts, parser: jwt.NewParser(popts...)}
+	return &JWT{parser: jwt.NewParser(popts...), projectsClaim: c.projectsClaim, key: key}
 }
 
 // CheckProject implements Checker.
@@ -64,16 +91,17 @@ func (j *JWT) CheckProject(ctx context.Context, h http.Header, projectID int64) 
 	if !ok {
 		return ErrUnauthenticated
 	}
-	key, err := j.opts.Key(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: reading the caller-token key: %w", ErrUnavailable, err)
-	}
 	claims := jwt.MapClaims{}
-	_, err = j.parser.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return []byte(key), nil })
+	_, err := j.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) { return j.key(ctx, t) })
 	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			// The key source failed: the token may well be good, so the
+			// answer is 503, and never access.
+			return fmt.Errorf("verifying the caller token: %w", err)
+		}
 		return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
-	return ProjectsClaim(claims, j.opts.ProjectsClaim, projectID)
+	return ProjectsClaim(claims, j.projectsClaim, projectID)
 }
 
 // BearerToken returns the token of an "Authorization: Bearer" header.

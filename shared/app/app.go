@@ -45,33 +45,86 @@ func New(ctx context.Context, getenv func(string) string, logOut io.Writer, endp
 	return h, log
 }
 
-// Build builds the API handler from a valid configuration.
+// Build builds the API handler from a valid configuration, reading secrets
+// from the Secrets Manager of the process's AWS configuration.
 func Build(ctx context.Context, cfg config.Config, log *slog.Logger, endpoints ...cube.Endpoint) (http.Handler, error) {
-	sm, err := secretsManager(ctx)
+	sm, err := SecretsManager(ctx)
 	if err != nil {
 		return nil, err
 	}
-	callerKey := secrets.NewCache(secrets.SecretsManager(sm, cfg.JWTSecretID), cacheOptions(cfg))
-	checker := access.NewJWT(access.JWTOptions{
-		Key:           callerKey.Get,
+	return BuildWith(ctx, cfg, log, sm, endpoints...)
+}
+
+// BuildWith is Build with the Secrets Manager client given. The secrets the
+// first requests need are fetched at once, concurrently, so that a cold
+// start waits for one round trip to Secrets Manager rather than two in turn.
+func BuildWith(ctx context.Context, cfg config.Config, log *slog.Logger, sm secrets.GetSecretValueAPI, endpoints ...cube.Endpoint) (http.Handler, error) {
+	var prefetch []*secrets.Cache
+	checker, err := Checker(ctx, cfg, log, func(id string) *secrets.Cache {
+		c := secrets.NewCache(secrets.SecretsManager(sm, id), cacheOptions(cfg))
+		prefetch = append(prefetch, c)
+		return c
+	})
+	if err != nil {
+		return nil, err
+	}
+	key := cubeKey(sm, cfg)
+	for _, c := range append(prefetch, key) {
+		c.Prefetch()
+	}
+	return api.NewHandler(checker, newCubeClient(key, cfg), log, endpoints...), nil
+}
+
+// Checker builds the caller access checker of cfg's mode, once per process.
+// ctx bounds its background work (the JWKS refresh), so it must live as long
+// as the process; secret builds the cache of a Secrets Manager secret, for
+// the HS256 key.
+func Checker(ctx context.Context, cfg config.Config, log *slog.Logger, secret func(id string) *secrets.Cache) (access.Checker, error) {
+	switch {
+	case cfg.AuthMode == config.AuthGitLab:
+		g, err := access.NewGitLab(access.GitLabOptions{
+			URL:       cfg.GitLabURL,
+			Timeout:   cfg.GitLabTimeout,
+			AllowTTL:  cfg.GitLabAllowTTL,
+			DenyTTL:   cfg.GitLabDenyTTL,
+			CacheSize: cfg.GitLabCacheSize,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building the GitLab access checker: %w", err)
+		}
+		return g, nil
+	case cfg.JWKSURL != "":
+		j, err := access.NewJWKS(ctx, access.JWKSOptions{
+			URL:           cfg.JWKSURL,
+			Issuer:        cfg.JWTIssuer,
+			Audience:      cfg.JWTAudience,
+			ProjectsClaim: cfg.JWTProjectsClaim,
+			Log:           log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building the JWKS access checker: %w", err)
+		}
+		return j, nil
+	}
+	return access.NewJWT(access.JWTOptions{
+		Key:           secret(cfg.JWTSecretID).Get,
 		Issuer:        cfg.JWTIssuer,
 		Audience:      cfg.JWTAudience,
 		ProjectsClaim: cfg.JWTProjectsClaim,
-	})
-	return api.NewHandler(checker, cubeClient(sm, cfg), log, endpoints...), nil
+	}), nil
 }
 
-// CubeClient builds the Cube client, with its key from Secrets Manager, from
-// a valid configuration.
-func CubeClient(ctx context.Context, cfg config.Config) (*cube.Client, error) {
-	sm, err := secretsManager(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return cubeClient(sm, cfg), nil
+// CubeClient builds the Cube client from a valid configuration, with its
+// key from sm.
+func CubeClient(cfg config.Config, sm secrets.GetSecretValueAPI) *cube.Client {
+	key := cubeKey(sm, cfg)
+	key.Prefetch()
+	return newCubeClient(key, cfg)
 }
 
-func secretsManager(ctx context.Context) (*secretsmanager.Client, error) {
+// SecretsManager returns the Secrets Manager client of the process's AWS
+// configuration (region, credentials, AWS_ENDPOINT_URL_SECRETS_MANAGER).
+func SecretsManager(ctx context.Context) (*secretsmanager.Client, error) {
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
@@ -83,8 +136,11 @@ func cacheOptions(cfg config.Config) secrets.Options {
 	return secrets.Options{TTL: cfg.SecretCacheTTL, StaleFor: cfg.SecretStaleFor}
 }
 
-func cubeClient(sm *secretsmanager.Client, cfg config.Config) *cube.Client {
-	key := secrets.NewCache(secrets.SecretsManager(sm, cfg.CubeKeySecretID), cacheOptions(cfg))
+func cubeKey(sm secrets.GetSecretValueAPI, cfg config.Config) *secrets.Cache {
+	return secrets.NewCache(secrets.SecretsManager(sm, cfg.CubeKeySecretID), cacheOptions(cfg))
+}
+
+func newCubeClient(key cube.Keys, cfg config.Config) *cube.Client {
 	return cube.NewClient(key, cube.Options{
 		BaseURL:        cfg.CubeAPIURL,
 		Issuer:         cfg.CubeTokenIssuer,
@@ -101,7 +157,10 @@ func Warmup(ctx context.Context, getenv func(string) string, logOut io.Writer) f
 	log := Logger(logOut, cfg.LogLevel)
 	var client *cube.Client
 	if err == nil {
-		client, err = CubeClient(ctx, cfg)
+		var sm *secretsmanager.Client
+		if sm, err = SecretsManager(ctx); err == nil {
+			client = CubeClient(cfg, sm)
+		}
 	}
 	if err != nil {
 		log.Error("configuration is invalid; every warm-up will fail", "error", err.Error())

@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Auth modes.
 const (
-	// AuthJWT verifies caller tokens signed with a shared HS256 key.
+	// AuthJWT verifies caller JWTs: signed with a shared HS256 key, or with
+	// an OIDC issuer's RS256/ES256 keys when AUTH_JWKS_URL is set.
 	AuthJWT = "jwt"
+	// AuthGitLab checks callers' GitLab tokens against the GitLab API.
+	AuthGitLab = "gitlab"
 )
 
 // Config is everything the API needs to run.
@@ -40,15 +44,31 @@ type Config struct {
 	// AuthMode is how callers are checked (AUTH_MODE).
 	AuthMode string
 	// JWTSecretID names the secret holding the HS256 key of caller tokens
-	// (AUTH_JWT_SECRET_ID).
+	// (AUTH_JWT_SECRET_ID); set in jwt mode unless JWKSURL is.
 	JWTSecretID string
-	// JWTIssuer, when set, is required as the tokens' iss (AUTH_JWT_ISSUER).
+	// JWKSURL, when set, is the JWKS of the issuer whose RS256/ES256 keys
+	// sign caller tokens (AUTH_JWKS_URL), instead of an HS256 secret.
+	JWKSURL string
+	// JWTIssuer, when set, is required as the tokens' iss (AUTH_JWT_ISSUER);
+	// it must be set with JWKSURL.
 	JWTIssuer string
-	// JWTAudience, when set, is required among the tokens' aud (AUTH_JWT_AUDIENCE).
+	// JWTAudience, when set, is required among the tokens' aud
+	// (AUTH_JWT_AUDIENCE); it must be set with JWKSURL.
 	JWTAudience string
 	// JWTProjectsClaim names the claim listing readable projects
 	// (AUTH_JWT_PROJECTS_CLAIM).
 	JWTProjectsClaim string
+
+	// GitLabURL is the GitLab instance callers' tokens are checked against
+	// in gitlab mode (GITLAB_URL), e.g. https://gitlab.com.
+	GitLabURL string
+	// GitLabTimeout bounds one call to GitLab (GITLAB_TIMEOUT).
+	GitLabTimeout time.Duration
+	// GitLabAllowTTL is how long a granted access is remembered
+	// (GITLAB_ALLOW_TTL), GitLabDenyTTL a refused one (GITLAB_DENY_TTL).
+	GitLabAllowTTL, GitLabDenyTTL time.Duration
+	// GitLabCacheSize bounds the remembered decisions (GITLAB_CACHE_SIZE).
+	GitLabCacheSize int
 
 	// LogLevel is the least level logged (LOG_LEVEL: debug, info, warn, error).
 	LogLevel slog.Level
@@ -66,7 +86,10 @@ func CubeVariables() []string {
 // AuthVariables lists the variables of caller access, which Load reads
 // beside CubeVariables.
 func AuthVariables() []string {
-	return []string{"AUTH_MODE", "AUTH_JWT_SECRET_ID", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWT_PROJECTS_CLAIM"}
+	return []string{
+		"AUTH_MODE", "AUTH_JWT_SECRET_ID", "AUTH_JWKS_URL", "AUTH_JWT_ISSUER", "AUTH_JWT_AUDIENCE", "AUTH_JWT_PROJECTS_CLAIM",
+		"GITLAB_URL", "GITLAB_TIMEOUT", "GITLAB_ALLOW_TTL", "GITLAB_DENY_TTL", "GITLAB_CACHE_SIZE",
+	}
 }
 
 // Variables lists every environment variable Load reads.
@@ -109,15 +132,43 @@ func (r *reader) cube() Config {
 }
 
 func (r *reader) auth(c *Config) {
+	// Every variable is read and checked whatever the mode, so that a typo
+	// in a setting of the other mode is still reported.
 	c.AuthMode = r.optional("AUTH_MODE", AuthJWT)
+	c.JWTSecretID = r.optional("AUTH_JWT_SECRET_ID", "")
+	c.JWKSURL = r.optionalURL("AUTH_JWKS_URL")
 	c.JWTIssuer = r.optional("AUTH_JWT_ISSUER", "")
 	c.JWTAudience = r.optional("AUTH_JWT_AUDIENCE", "")
 	c.JWTProjectsClaim = r.optional("AUTH_JWT_PROJECTS_CLAIM", "projects")
+	c.GitLabURL = r.optionalURL("GITLAB_URL")
+	c.GitLabTimeout = r.duration("GITLAB_TIMEOUT", 3*time.Second, 100*time.Millisecond, 10*time.Second)
+	c.GitLabAllowTTL = r.duration("GITLAB_ALLOW_TTL", 60*time.Second, time.Second, time.Hour)
+	c.GitLabDenyTTL = r.duration("GITLAB_DENY_TTL", 10*time.Second, time.Second, time.Hour)
+	c.GitLabCacheSize = r.integer("GITLAB_CACHE_SIZE", 10000, 1, 1000000)
 	switch c.AuthMode {
 	case AuthJWT:
-		c.JWTSecretID = r.required("AUTH_JWT_SECRET_ID")
+		switch {
+		case c.JWKSURL != "" && c.JWTSecretID != "":
+			// Both would leave it unclear which tokens are trusted.
+			r.fail("AUTH_JWKS_URL", errors.New("and AUTH_JWT_SECRET_ID are exclusive: set one (RS256/ES256 from a JWKS, or an HS256 secret)"))
+		case c.JWKSURL != "":
+			// Without both, any token the issuer signs, for any
+			// audience, would read analytics.
+			if c.JWTIssuer == "" {
+				r.fail("AUTH_JWT_ISSUER", errors.New("is required with AUTH_JWKS_URL"))
+			}
+			if c.JWTAudience == "" {
+				r.fail("AUTH_JWT_AUDIENCE", errors.New("is required with AUTH_JWKS_URL"))
+			}
+		case c.JWTSecretID == "" && strings.TrimSpace(r.getenv("AUTH_JWKS_URL")) == "":
+			r.fail("AUTH_JWT_SECRET_ID", errors.New("is required in jwt mode unless AUTH_JWKS_URL is set"))
+		}
+	case AuthGitLab:
+		if c.GitLabURL == "" && strings.TrimSpace(r.getenv("GITLAB_URL")) == "" {
+			r.fail("GITLAB_URL", errors.New("is required when AUTH_MODE is gitlab"))
+		}
 	default:
-		r.fail("AUTH_MODE", fmt.Errorf("%q is not a supported mode (jwt)", c.AuthMode))
+		r.fail("AUTH_MODE", fmt.Errorf("%q is not a supported mode (jwt, gitlab)", c.AuthMode))
 	}
 }
 
@@ -156,6 +207,31 @@ func (r *reader) url(name string) string {
 		return ""
 	}
 	return strings.TrimRight(v, "/")
+}
+
+// optionalURL reads an http(s) URL that may be left unset.
+func (r *reader) optionalURL(name string) string {
+	if strings.TrimSpace(r.getenv(name)) == "" {
+		return ""
+	}
+	return r.url(name)
+}
+
+func (r *reader) integer(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.fail(name, fmt.Errorf("%q is not a whole number", v))
+		return def
+	}
+	if n < lo || n > hi {
+		r.fail(name, fmt.Errorf("%d is outside %d to %d", n, lo, hi))
+		return def
+	}
+	return n
 }
 
 func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration {

@@ -46,6 +46,19 @@ func TestLoadErrors(t *testing.T) {
 		{"timeout above deadline", map[string]string{"CUBE_REQUEST_TIMEOUT": "20s", "CUBE_WAIT_DEADLINE": "5s"}, []string{"must not exceed CUBE_WAIT_DEADLINE"}},
 		{"unknown mode", map[string]string{"AUTH_MODE": "magic"}, []string{"AUTH_MODE"}},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
+		{"gitlab without URL", map[string]string{"AUTH_MODE": "gitlab"}, []string{"GITLAB_URL: is required when AUTH_MODE is gitlab"}},
+		{"gitlab bad URL", map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": "gitlab.com"}, []string{"GITLAB_URL"}},
+		{"gitlab bad timeout", map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": "https://gitlab.com", "GITLAB_TIMEOUT": "1m"}, []string{"GITLAB_TIMEOUT"}},
+		{"gitlab bad TTLs", map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": "https://gitlab.com", "GITLAB_ALLOW_TTL": "forever", "GITLAB_DENY_TTL": "0s"},
+			[]string{"GITLAB_ALLOW_TTL", "GITLAB_DENY_TTL"}},
+		{"gitlab bad cache size", map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": "https://gitlab.com", "GITLAB_CACHE_SIZE": "lots"}, []string{"GITLAB_CACHE_SIZE"}},
+		{"gitlab cache size zero", map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": "https://gitlab.com", "GITLAB_CACHE_SIZE": "0"}, []string{"GITLAB_CACHE_SIZE"}},
+		{"a gitlab setting is checked in jwt mode too", map[string]string{"GITLAB_TIMEOUT": "soon"}, []string{"GITLAB_TIMEOUT"}},
+		{"jwks without iss and aud", map[string]string{"AUTH_JWT_SECRET_ID": "", "AUTH_JWKS_URL": "https://gitlab.example.com/oauth/discovery/keys"},
+			[]string{"AUTH_JWT_ISSUER: is required with AUTH_JWKS_URL", "AUTH_JWT_AUDIENCE: is required with AUTH_JWKS_URL"}},
+		{"jwks and a secret", map[string]string{"AUTH_JWKS_URL": "https://gitlab.example.com/oauth/discovery/keys", "AUTH_JWT_ISSUER": "https://gitlab.example.com", "AUTH_JWT_AUDIENCE": "pa"},
+			[]string{"AUTH_JWKS_URL: and AUTH_JWT_SECRET_ID are exclusive"}},
+		{"jwks bad URL", map[string]string{"AUTH_JWT_SECRET_ID": "", "AUTH_JWKS_URL": "keys.json", "AUTH_JWT_ISSUER": "i", "AUTH_JWT_AUDIENCE": "a"}, []string{"AUTH_JWKS_URL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +77,46 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLoadAuthModes(t *testing.T) {
+	t.Run("gitlab", func(t *testing.T) {
+		m := base()
+		delete(m, "AUTH_JWT_SECRET_ID") // not needed in gitlab mode
+		m["AUTH_MODE"] = "gitlab"
+		m["GITLAB_URL"] = "https://gitlab.com/"
+		c, err := Load(env(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.AuthMode != AuthGitLab || c.GitLabURL != "https://gitlab.com" || c.GitLabTimeout != 3*time.Second ||
+			c.GitLabAllowTTL != time.Minute || c.GitLabDenyTTL != 10*time.Second || c.GitLabCacheSize != 10000 {
+			t.Fatalf("gitlab defaults: %+v", c)
+		}
+		m["GITLAB_TIMEOUT"], m["GITLAB_ALLOW_TTL"], m["GITLAB_DENY_TTL"], m["GITLAB_CACHE_SIZE"] = "1500ms", "2m", "5s", "500"
+		c, err = Load(env(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.GitLabTimeout != 1500*time.Millisecond || c.GitLabAllowTTL != 2*time.Minute || c.GitLabDenyTTL != 5*time.Second || c.GitLabCacheSize != 500 {
+			t.Fatalf("gitlab settings: %+v", c)
+		}
+	})
+	t.Run("jwks for GitLab CI ID tokens", func(t *testing.T) {
+		m := base()
+		delete(m, "AUTH_JWT_SECRET_ID")
+		m["AUTH_JWKS_URL"] = "https://gitlab.example.com/oauth/discovery/keys"
+		m["AUTH_JWT_ISSUER"] = "https://gitlab.example.com"
+		m["AUTH_JWT_AUDIENCE"] = "https://analytics.example.com"
+		m["AUTH_JWT_PROJECTS_CLAIM"] = "project_id"
+		c, err := Load(env(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.AuthMode != AuthJWT || c.JWKSURL != m["AUTH_JWKS_URL"] || c.JWTSecretID != "" || c.JWTProjectsClaim != "project_id" {
+			t.Fatalf("jwks: %+v", c)
+		}
+	})
 }
 
 // TestVariablesAreRead keeps Variables, which the README and template tests

@@ -25,11 +25,7 @@ func warmRunner(t testing.TB) *warmup.Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := app.CubeClient(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return warmup.NewRunner(client, slog.New(slog.NewJSONHandler(apiLogs, nil)))
+	return warmup.NewRunner(app.CubeClient(cfg, env.SecretsManager()), slog.New(slog.NewJSONHandler(apiLogs, nil)))
 }
 
 func TestWarmupDefaultQueries(t *testing.T) {

@@ -1,0 +1,36 @@
+package logcheck
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func TestLeak(t *testing.T) {
+	tests := []struct {
+		logs string
+		leak bool
+	}{
+		{`{"msg":"request","status":200}`, false},
+		{`{"msg":"request","reason":"used secret-key-123"}`, true},
+		{`{"msg":"x","auth":"Bearer eyJhbGciOiJIUzI1NiJ9.eyJwcm9qZWN0cyI6WzFdfQ.c2lnbmF0dXJl"}`, true},
+		{`{"msg":"eyJ alone is not a token"}`, false},
+	}
+	for _, tt := range tests {
+		if err := Leak(tt.logs, "secret-key-123", ""); (err != nil) != tt.leak {
+			t.Errorf("Leak(%q) = %v; want leak %v", tt.logs, err, tt.leak)
+		}
+	}
+}
+
+func TestBufferConcurrent(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() { fmt.Fprintf(&b, "line %d\n", i) })
+	}
+	wg.Wait()
+	if n := len(b.String()); n < 20*len("line 0\n") {
+		t.Fatalf("%d bytes written", n)
+	}
+}
