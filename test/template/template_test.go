@@ -316,6 +316,12 @@ var sampleParameters = map[string]map[string]string{
 		"CubeApiKeySecretArn":  "arn:aws:secretsmanager:eu-west-1:123456789012:secret:product-analytics/cube-api-key-AbCdEf",
 		"CallerTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:product-analytics/caller-token-key-GhIjKl",
 	},
+	"gitlab": {
+		"CubeApiUrl":          "https://cube.example.com",
+		"CubeApiKeySecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:product-analytics/cube-api-key-AbCdEf",
+		"AuthMode":            "gitlab",
+		"GitLabUrl":           "https://gitlab.example.com",
+	},
 	"jwks": {
 		"CubeApiUrl":          "https://cube.example.com",
 		"CubeApiKeySecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:product-analytics/cube-api-key-AbCdEf",
@@ -444,7 +450,7 @@ func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 		}
 	}
 	var res *resolver
-	for _, sample := range []string{"jwks", "hs256"} {
+	for _, sample := range []string{"gitlab", "jwks", "hs256"} {
 		res = newResolver(t, tpl, sampleParameters[sample])
 		for _, f := range tpl.functions(t) {
 			env := map[string]string{}
@@ -485,6 +491,12 @@ func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 	for _, f := range tpl.functions(t)[:1] {
 		for name, p := range tpl.Parameters {
 			for _, allowed := range p.AllowedValues {
+				res := res
+				for _, sample := range sampleParameters {
+					if sample[name] == allowed {
+						res = newResolver(t, tpl, sample)
+					}
+				}
 				env := map[string]string{}
 				for v, val := range f.Props.Environment.Variables {
 					if n, ok := ref(val); ok && n == name {
