@@ -1,7 +1,6 @@
 package access_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -20,6 +19,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
+	"productanalytics/internal/logcheck"
 	"productanalytics/shared/access"
 	"productanalytics/shared/access/gitlabtest"
 	"productanalytics/shared/api"
@@ -37,23 +37,6 @@ func (c *countingCube) Do(_ context.Context, req cube.Request) (*cube.Response, 
 	c.calls.Add(1)
 	c.projects.Store(req.ProjectID, true)
 	return &cube.Response{Body: []byte(`{"results":[{"data":[{"TrackedEvents.count":"83"}]}]}`)}, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestGitLabModeAnswers runs each case through the API handler: the answer
@@ -102,7 +85,7 @@ func TestGitLabModeAnswers(t *testing.T) {
 			tests = append(tests, c)
 		}
 	}
-	logs := &lockedBuffer{}
+	logs := &logcheck.Buffer{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer gl.Fail(0, 0, "")

