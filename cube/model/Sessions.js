@@ -11,6 +11,7 @@
 // - session_index is min(domain_sessionidx): 1 for the user's first session;
 // - duration_ms is end_at - start_at in whole milliseconds.
 import { eventsTable, sql } from './dialect';
+import { clientDimensions } from './clientDimensions';
 
 export const sessionsSql = `
   SELECT
@@ -84,6 +85,8 @@ cube(`Sessions`, {
   },
 
   dimensions: {
+    ...clientDimensions,
+
     sessionID: {
       sql: `session_id`,
       type: `string`,
@@ -110,58 +113,5 @@ cube(`Sessions`, {
       title: `User (cookie ID)`,
     },
 
-    agentName: {
-      sql: `agent_name`,
-      type: `string`,
-      title: `Browser`,
-    },
-
-    agentVersion: {
-      sql: `agent_version`,
-      type: `string`,
-      title: `Browser Version`,
-    },
-
-    osFamily: {
-      sql: `os_family`,
-      type: `string`,
-      title: `OS Family`,
-    },
-
-    osName: {
-      sql: `os_name`,
-      type: `string`,
-      title: `OS`,
-    },
-
-    osVersion: {
-      sql: `os_version`,
-      type: `string`,
-      title: `OS Version`,
-    },
-
-    osVersionMajor: {
-      sql: `os_version_major`,
-      type: `string`,
-      title: `OS Major Version`,
-    },
-
-    browserLanguage: {
-      sql: `br_lang`,
-      type: `string`,
-      title: `Browser Language`,
-    },
-
-    documentLanguage: {
-      sql: `doc_lang`,
-      type: `string`,
-      title: `Document Language`,
-    },
-
-    viewportSize: {
-      sql: `viewport_size`,
-      type: `string`,
-      title: `Viewport Size`,
-    },
   },
 });

@@ -1,5 +1,6 @@
 // One row per Snowplow event of the project.
 import { eventsTable, sql } from './dialect';
+import { clientDimensions } from './clientDimensions';
 
 cube(`TrackedEvents`, {
   sqlTable: eventsTable,
@@ -33,6 +34,8 @@ cube(`TrackedEvents`, {
   },
 
   dimensions: {
+    ...clientDimensions,
+
     eventId: {
       sql: `event_id`,
       type: `string`,
@@ -114,60 +117,6 @@ cube(`TrackedEvents`, {
       sql: `useragent`,
       type: `string`,
       title: `User Agent`,
-    },
-
-    agentName: {
-      sql: `agent_name`,
-      type: `string`,
-      title: `Browser`,
-    },
-
-    agentVersion: {
-      sql: `agent_version`,
-      type: `string`,
-      title: `Browser Version`,
-    },
-
-    osFamily: {
-      sql: `os_family`,
-      type: `string`,
-      title: `OS Family`,
-    },
-
-    osName: {
-      sql: `os_name`,
-      type: `string`,
-      title: `OS`,
-    },
-
-    osVersion: {
-      sql: `os_version`,
-      type: `string`,
-      title: `OS Version`,
-    },
-
-    osVersionMajor: {
-      sql: `os_version_major`,
-      type: `string`,
-      title: `OS Major Version`,
-    },
-
-    browserLanguage: {
-      sql: `br_lang`,
-      type: `string`,
-      title: `Browser Language`,
-    },
-
-    documentLanguage: {
-      sql: `doc_lang`,
-      type: `string`,
-      title: `Document Language`,
-    },
-
-    viewportSize: {
-      sql: `viewport_size`,
-      type: `string`,
-      title: `Viewport Size`,
     },
 
     targetUrl: {
