@@ -51,12 +51,15 @@ lint:
 	$(GO) vet ./...
 	cfn-lint template.yaml
 
-## bench: the handler's own cost per request and the Cube client's; on the
-## local stack, the seed example through the API beside straight to Cube, and
-## the first load of a slow dashboard query with and without a warm-up
-bench:
+## bench: the handler's own cost per request, the Cube client's, each access
+## mode's; on the local stack: the seed example through the API beside
+## straight to Cube, the load function's cold start and warm invoke under the
+## runtime emulator, and a slow dashboard query's first load with and
+## without a warm-up; the bootstraps' sizes
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
 	$(GO) test -run '^$$' -bench 'SeedLoad' -benchtime 300x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'LambdaLoad' -benchtime 15x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
 
 clean:
