@@ -46,6 +46,9 @@ func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error)
 			}
 			w := newRecorder()
 			h.ServeHTTP(w, r)
+			if !w.fits() {
+				w = tooLarge()
+			}
 			return w.v2(), nil
 		case probe.HTTPMethod != "":
 			var e events.APIGatewayProxyRequest
@@ -58,6 +61,9 @@ func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error)
 			}
 			w := newRecorder()
 			h.ServeHTTP(w, r)
+			if !w.fits() {
+				w = tooLarge()
+			}
 			return w.v1(), nil
 		}
 		return nil, ErrUnsupportedEvent
@@ -142,6 +148,45 @@ func finish(r *http.Request, requestID, sourceIP string) {
 		r.Host = host
 	}
 	r.RemoteAddr = sourceIP
+}
+
+// MaxResponseBytes is the largest answer a synchronous Lambda invocation
+// may return, the whole response event included.
+const MaxResponseBytes = 6 << 20
+
+// headroom is kept below MaxResponseBytes for the response event's own
+// fields and headers.
+const headroom = 64 << 10
+
+// fits reports whether the answer, as the response event carries it (a
+// JSON string, or base64), stays within what Lambda may return; Lambda would
+// otherwise fail the invoke and API Gateway answer a bare 500.
+func (w *recorder) fits() bool {
+	b := w.body.Bytes()
+	n := len(b)
+	if utf8.Valid(b) {
+		for _, c := range b {
+			// encoding/json writes these as \" and \\, or at most \u00XX.
+			switch {
+			case c == '"' || c == '\\':
+				n++
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 5
+			}
+		}
+	} else {
+		n = base64.StdEncoding.EncodedLen(n)
+	}
+	return n <= MaxResponseBytes-headroom
+}
+
+// tooLarge is the answer to a request whose answer Lambda cannot carry.
+func tooLarge() *recorder {
+	w := newRecorder()
+	w.header.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadGateway)
+	w.body.WriteString(`{"message":"502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset)"}`)
+	return w
 }
 
 // recorder is the http.ResponseWriter the handler writes the answer into.

@@ -134,3 +134,37 @@ func TestUnsupportedEvents(t *testing.T) {
 		t.Error("a body that is not base64 was accepted")
 	}
 }
+
+func TestAnswerTooLargeForLambda(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"5 MB of text", strings.Repeat("a", 5<<20), http.StatusOK},
+		{"7 MB of text", strings.Repeat("a", 7<<20), http.StatusBadGateway},
+		{"3.5 MB that JSON escapes to 7 MB", strings.Repeat(`"`, 3584<<10), http.StatusBadGateway},
+		{"5 MB of binary, 6.7 MB in base64", strings.Repeat("\xff", 5<<20), http.StatusBadGateway},
+	}
+	for _, tt := range tests {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, tt.body) })
+		for _, ev := range []string{v2Event, v1Event} {
+			out, err := Handler(h)(context.Background(), json.RawMessage(ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(out)
+			var resp struct {
+				StatusCode int    `json:"statusCode"`
+				Body       string `json:"body"`
+			}
+			json.Unmarshal(b, &resp)
+			if resp.StatusCode != tt.status || len(b) > MaxResponseBytes {
+				t.Errorf("%s: %d, %d bytes encoded", tt.name, resp.StatusCode, len(b))
+			}
+			if tt.status == http.StatusBadGateway && !strings.Contains(resp.Body, "fewer rows") {
+				t.Errorf("%s: body %q", tt.name, resp.Body[:min(len(resp.Body), 200)])
+			}
+		}
+	}
+}

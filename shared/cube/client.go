@@ -155,14 +155,19 @@ const MessageDatabaseNotFound = "404 Clickhouse Database Not Found"
 
 var continueWaitBody = []byte(`{"error":"Continue wait"}`)
 
+// answerMargin is the time kept, before the context's deadline, to answer.
+const answerMargin = 200 * time.Millisecond
+
 // Do sends req to Cube, re-sending it while Cube answers "Continue wait"
 // until the deadline. The returned error, if any, is an *Error; a Response
 // is returned alongside it when Cube was reached, for its poll count.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	start := c.opts.Now()
 	deadline := start.Add(c.opts.WaitDeadline)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	// Stop polling a little before the caller's own deadline (the Lambda
+	// invoke's), so that "Continue wait" still reaches the caller.
+	if d, ok := ctx.Deadline(); ok && d.Add(-answerMargin).Before(deadline) {
+		deadline = d.Add(-answerMargin)
 	}
 	key, err := c.keys.Get(ctx)
 	if err != nil {
