@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"productanalytics/internal/stack"
+	"productanalytics/shared/config"
 )
 
 func main() {
@@ -100,25 +101,54 @@ func run(args []string) error {
 		return err
 	}
 	defer cubeLog.Close()
-	s, err := stack.Start(ctx, stack.Options{Root: root, DB: db, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog})
+	apiEnv := configFromEnv(os.Getenv)
+	s, err := stack.Start(ctx, stack.Options{Root: root, DB: db, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv})
 	if err != nil {
 		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
+	}
+	credential := "Authorization: Bearer " + stack.Token(time.Hour, 1)
+	about := "a token for project 1, valid for one hour; make token PROJECT=2 makes others"
+	switch {
+	case apiEnv["AUTH_MODE"] == "gitlab":
+		credential, about = "PRIVATE-TOKEN: <a GitLab token>", "callers are checked against "+apiEnv["GITLAB_URL"]
+	case apiEnv["AUTH_JWKS_URL"] != "":
+		credential, about = "Authorization: Bearer <a token of your issuer>", "tokens are checked with the keys of "+apiEnv["AUTH_JWKS_URL"]
 	}
 	fmt.Fprintf(os.Stderr, `
 product analytics API ready at %s in %.1fs (Cube at %s, Secrets Manager emulator at %s, Cube log in %s)
 
-Try it (a token for project 1, valid for one hour; make token PROJECT=2 makes others):
+Try it (%s):
 
   curl -s -X POST %s/api/v4/projects/1/product_analytics/request/load \
-    -H "Authorization: Bearer %s" \
+    -H '%s' \
     -H 'Content-Type: application/json' \
     -d '{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"dimensions":["TrackedEvents.docPath"],"order":[["TrackedEvents.count","desc"]],"limit":23},"queryType":"multi"}'
 
 Ctrl-C stops everything.
-`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, s.APIURL, stack.Token(time.Hour, 1))
+`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, about, s.APIURL, credential)
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping...")
 	return s.Close()
+}
+
+// configFromEnv takes the API configuration a developer set in the
+// environment (AUTH_MODE=gitlab GITLAB_URL=... make run), except what the
+// stack itself provides: its Cube and the keys in its emulator.
+func configFromEnv(getenv func(string) string) map[string]string {
+	env := map[string]string{}
+	for _, k := range config.Variables() {
+		switch k {
+		case "CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "AUTH_JWT_SECRET_ID":
+			continue
+		}
+		if v := getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	if env["AUTH_JWKS_URL"] != "" {
+		env["AUTH_JWT_SECRET_ID"] = "" // the configuration takes one source of keys
+	}
+	return env
 }
 
 func portEnv(name string, def int) (int, error) {

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"productanalytics/internal/stack"
+	"productanalytics/shared/access"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		want map[string]string
+	}{
+		{"nothing set", map[string]string{"HOME": "/root"}, map[string]string{}},
+		{"gitlab mode", map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": "http://127.0.0.1:8080", "PATH": "/bin"},
+			map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": "http://127.0.0.1:8080"}},
+		{"the stack's own are kept", map[string]string{"CUBE_API_URL": "http://elsewhere", "AUTH_JWT_SECRET_ID": "x", "LOG_LEVEL": "debug"},
+			map[string]string{"LOG_LEVEL": "debug"}},
+		{"a JWKS replaces the stack's key", map[string]string{"AUTH_JWKS_URL": "https://issuer/keys"},
+			map[string]string{"AUTH_JWKS_URL": "https://issuer/keys", "AUTH_JWT_SECRET_ID": ""}},
+	}
+	for _, tt := range tests {
+		got := configFromEnv(func(k string) string { return tt.set[k] })
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: %v; want %v", tt.name, got, tt.want)
+			continue
+		}
+		for k, v := range tt.want {
+			if g, ok := got[k]; !ok || g != v {
+				t.Errorf("%s: %s = %q; want %q", tt.name, k, g, v)
+			}
+		}
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	var out strings.Builder
+	if err := token([]string{"-project", "7", "-ttl", "2h"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	h := http.Header{"Authorization": {"Bearer " + lines[len(lines)-1]}}
+	checker := access.NewJWT(access.JWTOptions{Key: func(context.Context) (string, error) { return stack.LocalCallerKey, nil }})
+	if err := checker.CheckProject(context.Background(), h, 7); err != nil {
+		t.Fatalf("the last line is not a token for project 7: %v", err)
+	}
+	if err := checker.CheckProject(context.Background(), h, 8); !errors.Is(err, access.ErrProjectNotFound) {
+		t.Fatalf("the token reads project 8: %v", err)
+	}
+	for _, bad := range [][]string{{}, {"-project", "0"}, {"-project", "x"}, {"-project", "1", "-ttl", "soon"}} {
+		if err := token(bad, &out); err == nil {
+			t.Errorf("token %v accepted", bad)
+		}
+	}
+}
