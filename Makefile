@@ -59,7 +59,8 @@ lint:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
 	$(GO) test -run '^$$' -bench 'SeedLoad' -benchtime 300x -count 1 ./test/integration/
-	$(GO) test -run '^$$' -bench 'LambdaLoad' -benchtime 15x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'LambdaLoad/cold' -benchtime 15x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'LambdaLoad/warm' -benchtime 200x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
 
 clean:
