@@ -4,19 +4,17 @@
 package motoserver
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"productanalytics/internal/child"
 )
 
 // Command is the emulator's executable, looked up on PATH.
@@ -37,10 +35,7 @@ type Server struct {
 	// BaseEndpoint or AWS_ENDPOINT_URL_SECRETS_MANAGER.
 	URL string
 
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan struct{} // closed once the process has been reaped
-	once   sync.Once
+	proc *child.Process
 }
 
 // Launch starts moto_server on a free port of 127.0.0.1 and returns once it
@@ -69,90 +64,32 @@ func Launch(ctx context.Context) (*Server, error) {
 }
 
 func launch(ctx context.Context, path string) (*Server, error) {
-	port, err := freePort()
+	ports, err := child.FreePorts(1)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		URL:    "http://127.0.0.1:" + strconv.Itoa(port),
-		out:    &syncBuffer{},
-		exited: make(chan struct{}),
+	port := strconv.Itoa(ports[0])
+	s := &Server{URL: "http://127.0.0.1:" + port}
+	if s.proc, err = child.Start(exec.Command(path, "-H", "127.0.0.1", "-p", port), nil); err != nil {
+		return nil, err
 	}
-	s.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	// Without it, Wait would block on the output pipe for as long as any
-	// descendant that inherited it is alive.
-	s.cmd.WaitDelay = time.Second
-	setProcAttr(s.cmd)
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", Command, err)
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-	if err := s.waitReady(ctx); err != nil {
-		_ = s.Close()
+	// The dashboard answers only once the whole app, Secrets Manager
+	// included, is loaded.
+	if err := s.proc.WaitReady(ctx, 50*time.Millisecond, child.HTTPOK(s.URL+"/moto-api/")); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("%w; its output:\n%s", err, s.Output())
 	}
 	return s, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitReady polls the emulator's dashboard, which it serves only once the
-// whole app, Secrets Manager included, is loaded.
-func (s *Server) waitReady(ctx context.Context) error {
-	client := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/moto-api/", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("%s exited before answering on %s (%v)", Command, s.URL, s.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not answer on %s: %w", Command, s.URL, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
 // Close kills the emulator and everything it started, and waits until it
 // has exited. It is safe to call more than once.
-func (s *Server) Close() error {
-	var err error
-	s.once.Do(func() {
-		kill(s.cmd.Process)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			err = fmt.Errorf("%s (pid %d) did not exit after being killed", Command, s.cmd.Process.Pid)
-		}
-	})
-	return err
-}
+func (s *Server) Close() error { return s.proc.Stop(0) }
 
 // Exited reports whether the emulator's process has exited.
 func (s *Server) Exited() bool {
 	select {
-	case <-s.exited:
+	case <-s.proc.Exited():
 		return true
 	default:
 		return false
@@ -160,7 +97,7 @@ func (s *Server) Exited() bool {
 }
 
 // Output is what the emulator has printed so far (its request log).
-func (s *Server) Output() string { return s.out.String() }
+func (s *Server) Output() string { return s.proc.Output() }
 
 // Start launches a Server for the test and kills it when the test ends,
 // printing its output if the test failed. A missing moto_server fails the
@@ -229,23 +166,4 @@ func (s *Server) PutSecretValue(tb testing.TB, id, value string) (versionID stri
 		tb.Fatalf("putting a new version of secret %s: %v", id, err)
 	}
 	return aws.ToString(out.VersionId)
-}
-
-// syncBuffer is a bytes.Buffer that the process's output copier and readers
-// of Output may use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

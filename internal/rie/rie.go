@@ -27,6 +27,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"productanalytics/internal/child"
 )
 
 // The emulator this package installs: the only version the module proxy of
@@ -156,13 +158,9 @@ type Emulator struct {
 	Launched time.Time
 	Ready    time.Duration
 
-	cmd    *exec.Cmd
-	out    *syncBuffer
+	proc   *child.Process
 	client *http.Client
-	exited chan struct{} // closed once the process has been reaped
-	mu     sync.Mutex    // the emulator serves one invoke at a time
-	once   sync.Once
-	err    error
+	mu     sync.Mutex // the emulator serves one invoke at a time
 }
 
 // Launch starts the emulator with the function on free ports of 127.0.0.1
@@ -212,15 +210,13 @@ func Launch(ctx context.Context, o Options) (*Emulator, error) {
 }
 
 func launch(ctx context.Context, emulator, bootstrap string, o Options) (*Emulator, error) {
-	ports, err := freePorts(2)
+	ports, err := child.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	e := &Emulator{
-		URL:    "http://" + addr,
-		out:    &syncBuffer{},
-		exited: make(chan struct{}),
+		URL: "http://" + addr,
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
 			MaxIdleConnsPerHost: 1,
@@ -242,70 +238,27 @@ func launch(ctx context.Context, emulator, bootstrap string, o Options) (*Emulat
 		"AWS_LAMBDA_FUNCTION_NAME="+name,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(max(1, int(timeout/time.Second))),
 	)
-	e.cmd = exec.Command(emulator,
+	cmd := exec.Command(emulator,
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(ports[1]),
 		"--log-level", "info",
 		bootstrap,
 	)
-	e.cmd.Env = env
+	cmd.Env = env
 	// Lambda runs the bootstrap in the folder holding it (/var/task).
-	e.cmd.Dir = filepath.Dir(bootstrap)
-	var w io.Writer = e.out
-	if o.Output != nil {
-		w = io.MultiWriter(e.out, o.Output)
-	}
-	e.cmd.Stdout, e.cmd.Stderr = w, w
-	// Without it, Wait would block on the output pipe for as long as the
-	// bootstrap, which inherits it, is alive.
-	e.cmd.WaitDelay = time.Second
-	setProcAttr(e.cmd)
+	cmd.Dir = filepath.Dir(bootstrap)
 	e.Launched = time.Now()
-	if err := e.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", Command, err)
+	if e.proc, err = child.Start(cmd, o.Output); err != nil {
+		return nil, err
 	}
-	go func() {
-		_ = e.cmd.Wait()
-		close(e.exited)
-	}()
-	if err := e.waitReady(ctx, addr); err != nil {
-		_ = e.Close()
+	// A dial, not a request: the only path the emulator serves is the
+	// invoke itself.
+	if err := e.proc.WaitReady(ctx, 2*time.Millisecond, child.Listening(addr)); err != nil {
+		e.Close()
 		return nil, fmt.Errorf("%w; its output:\n%s", err, e.Output())
 	}
 	e.Ready = time.Since(e.Launched)
 	return e, nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// waitReady waits until the emulator accepts connections. It dials rather
-// than requests: the only path it serves is the invoke itself.
-func (e *Emulator) waitReady(ctx context.Context, addr string) error {
-	d := net.Dialer{Timeout: 100 * time.Millisecond}
-	for {
-		if c, err := d.DialContext(ctx, "tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-e.exited:
-			return fmt.Errorf("%s exited before listening on %s (%v)", Command, addr, e.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not listen on %s: %w", Command, addr, ctx.Err())
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
 }
 
 // Invocation is one invoke's answer and timing.
@@ -390,30 +343,16 @@ func (e *Emulator) InvokeTimed(ctx context.Context, event []byte) (Invocation, e
 // Close stops the emulator, which stops the function, and waits until it
 // has exited. It is safe to call more than once.
 func (e *Emulator) Close() error {
-	e.once.Do(func() {
-		e.client.CloseIdleConnections()
-		// SIGTERM lets the emulator kill the bootstrap, which runs in a
-		// process group of its own; SIGKILL is the fallback.
-		terminate(e.cmd.Process)
-		select {
-		case <-e.exited:
-			return
-		case <-time.After(5 * time.Second):
-		}
-		kill(e.cmd.Process)
-		select {
-		case <-e.exited:
-		case <-time.After(5 * time.Second):
-			e.err = fmt.Errorf("%s (pid %d) did not exit after being killed", Command, e.cmd.Process.Pid)
-		}
-	})
-	return e.err
+	e.client.CloseIdleConnections()
+	// SIGTERM lets the emulator stop the bootstrap, which runs in a process
+	// group of the emulator's making; SIGKILL is the fallback.
+	return e.proc.Stop(5 * time.Second)
 }
 
 // Exited reports whether the emulator's process has exited.
 func (e *Emulator) Exited() bool {
 	select {
-	case <-e.exited:
+	case <-e.proc.Exited():
 		return true
 	default:
 		return false
@@ -422,7 +361,7 @@ func (e *Emulator) Exited() bool {
 
 // Output is what the emulator and the function have printed so far: the
 // emulator's START/END/REPORT lines and the function's logs.
-func (e *Emulator) Output() string { return e.out.String() }
+func (e *Emulator) Output() string { return e.proc.Output() }
 
 // Start launches an Emulator for the test and stops it when the test ends,
 // printing its output if the test failed. Failing to install or start the
@@ -458,21 +397,4 @@ func BuildBootstrap(ctx context.Context, dir, pkg, outDir string) (string, error
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return out, nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

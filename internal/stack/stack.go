@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/golang-jwt/jwt/v5"
 
+	"productanalytics/internal/child"
 	"productanalytics/internal/motoserver"
 	"productanalytics/shared/app"
 	"productanalytics/shared/config"
@@ -65,7 +66,7 @@ type Stack struct {
 	APIURL, CubeURL, MotoURL string
 
 	moto *motoserver.Server
-	cube *process
+	cube *child.Process
 	api  *http.Server
 }
 
@@ -106,9 +107,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 
 	cubePort := o.CubePort
 	if cubePort == 0 {
-		if cubePort, err = freePort(); err != nil {
+		ports, err := child.FreePorts(1)
+		if err != nil {
 			return nil, err
 		}
+		cubePort = ports[0]
 	}
 	s.CubeURL = "http://127.0.0.1:" + strconv.Itoa(cubePort)
 	if s.cube, err = startCube(ctx, o, cubePort); err != nil {
@@ -134,7 +137,7 @@ func (s *Stack) Close() error {
 		cancel()
 	}
 	if s.cube != nil {
-		errs = append(errs, s.cube.stop())
+		errs = append(errs, s.cube.Stop(5*time.Second))
 	}
 	if s.moto != nil {
 		errs = append(errs, s.moto.Close())
@@ -205,15 +208,6 @@ func listen(port int, what string) (net.Listener, error) {
 		return nil, fmt.Errorf("%s cannot listen on 127.0.0.1:%d (is the stack already running?): %w", what, port, err)
 	}
 	return ln, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // CubeDir is the folder of the Cube deployment under root.

@@ -1,0 +1,147 @@
+// Package child runs the helper processes of the local stack and the tests
+// (moto_server, Cube, the Lambda runtime interface emulator): each in a
+// process group of its own, with its output kept, stopped with whatever it
+// started, and never outliving the process that started it.
+package child
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"sync"
+	"time"
+
+	"productanalytics/internal/logcheck"
+)
+
+// Process is a running child process.
+type Process struct {
+	cmd    *exec.Cmd
+	out    logcheck.Buffer
+	exited chan struct{} // closed once the process has been reaped
+	once   sync.Once
+	err    error
+}
+
+// Start starts cmd with its output kept (Output) and, when also is not nil,
+// copied there as it comes.
+func Start(cmd *exec.Cmd, also io.Writer) (*Process, error) {
+	p := &Process{cmd: cmd, exited: make(chan struct{})}
+	var w io.Writer = &p.out
+	if also != nil {
+		w = io.MultiWriter(&p.out, also)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	// Without it, Wait would block on the output pipe for as long as any
+	// descendant that inherited it is alive.
+	cmd.WaitDelay = time.Second
+	setProcAttr(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	go func() {
+		cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// Output is what the process has printed so far.
+func (p *Process) Output() string { return p.out.String() }
+
+// Exited is closed once the process has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// Stop asks the process group to end (SIGTERM), kills it after grace, and
+// waits until the process has exited. It is safe to call more than once.
+func (p *Process) Stop(grace time.Duration) error {
+	p.once.Do(func() {
+		if grace > 0 {
+			terminate(p.cmd.Process)
+			select {
+			case <-p.exited:
+				return
+			case <-time.After(grace):
+			}
+		}
+		kill(p.cmd.Process)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			p.err = fmt.Errorf("%s (pid %d) did not exit after being killed", p.cmd.Path, p.cmd.Process.Pid)
+		}
+	})
+	return p.err
+}
+
+// WaitReady polls ready until it reports true, the process exits, or ctx
+// ends.
+func (p *Process) WaitReady(ctx context.Context, every time.Duration, ready func(context.Context) bool) error {
+	for {
+		if ready(ctx) {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited before it was ready (%v)", p.cmd.Path, p.cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("%s was not ready: %w", p.cmd.Path, ctx.Err())
+		case <-time.After(every):
+		}
+	}
+}
+
+// HTTPOK is a WaitReady probe: url answers 200.
+func HTTPOK(url string) func(context.Context) bool {
+	client := &http.Client{Timeout: time.Second}
+	return func(ctx context.Context) bool {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+}
+
+// Listening is a WaitReady probe: addr accepts TCP connections.
+func Listening(addr string) func(context.Context) bool {
+	d := net.Dialer{Timeout: 100 * time.Millisecond}
+	return func(ctx context.Context) bool {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+}
+
+// FreePorts returns n distinct free ports of 127.0.0.1. Another process may
+// take one before the caller binds it; callers retry on that.
+func FreePorts(n int) ([]int, error) {
+	var ports []int
+	var errs []error
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("finding a free port: %w", err)
+	}
+	return ports, nil
+}

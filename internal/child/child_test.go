@@ -1,0 +1,119 @@
+//go:build linux
+
+package child
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestStopEndsTheWholeGroup(t *testing.T) {
+	// The shell starts a grandchild and prints its pid, then waits.
+	p, err := Start(exec.Command("sh", "-c", "sleep 300 & echo $!; wait"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for deadline := time.Now().Add(5 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		pid, _ = strconv.Atoi(strings.TrimSpace(p.Output()))
+	}
+	if pid == 0 {
+		t.Fatalf("no grandchild pid in %q", p.Output())
+	}
+	if err := p.Stop(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(time.Second); err != nil {
+		t.Fatalf("a second Stop: %v", err)
+	}
+	select {
+	case <-p.Exited():
+	default:
+		t.Fatal("Stop returned before the process exited")
+	}
+	for deadline := time.Now().Add(2 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the grandchild %d outlived Stop", pid)
+		}
+	}
+}
+
+// alive reports whether pid runs; a zombie waiting for its new parent to
+// reap it has already ended.
+func alive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
+}
+
+func TestStopKillsWhatIgnoresTerm(t *testing.T) {
+	p, err := Start(exec.Command("sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(p.Output(), "ready") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := p.Stop(200 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond || took > 5*time.Second {
+		t.Fatalf("Stop took %s; want the grace period, then a kill", took)
+	}
+}
+
+func TestWaitReady(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ready" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	ctx := context.Background()
+	if !HTTPOK(srv.URL+"/ready")(ctx) || HTTPOK(srv.URL+"/starting")(ctx) || !Listening(ln.Addr().String())(ctx) {
+		t.Fatal("a probe is wrong")
+	}
+
+	p, err := Start(exec.Command("sh", "-c", "echo bye; exit 3"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.WaitReady(ctx, 10*time.Millisecond, func(context.Context) bool { return false })
+	if err == nil || !strings.Contains(err.Error(), "exited before it was ready") {
+		t.Fatalf("WaitReady on a process that exits: %v", err)
+	}
+	if p.Output() != "bye\n" {
+		t.Fatalf("output %q", p.Output())
+	}
+
+	p, _ = Start(exec.Command("sleep", "30"), nil)
+	defer p.Stop(0)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if err := p.WaitReady(short, 10*time.Millisecond, func(context.Context) bool { return false }); err == nil {
+		t.Fatal("WaitReady outlived its context")
+	}
+}
+
+func TestFreePorts(t *testing.T) {
+	ports, err := FreePorts(3)
+	if err != nil || len(ports) != 3 || ports[0] == ports[1] || ports[1] == ports[2] || ports[0] == ports[2] {
+		t.Fatalf("FreePorts(3) = %v, %v", ports, err)
+	}
+}

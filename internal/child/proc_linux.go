@@ -1,0 +1,26 @@
+package child
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr puts the child in a process group of its own, so that Stop
+// reaches whatever it started, and has the kernel end it when its parent
+// dies without cleaning up (a test binary timing out, `make run` killed).
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}
+
+func terminate(p *os.Process) {
+	if err := syscall.Kill(-p.Pid, syscall.SIGTERM); err != nil {
+		p.Signal(syscall.SIGTERM)
+	}
+}
+
+func kill(p *os.Process) {
+	if err := syscall.Kill(-p.Pid, syscall.SIGKILL); err != nil {
+		p.Kill()
+	}
+}
