@@ -44,12 +44,7 @@ func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error)
 			if err != nil {
 				return nil, err
 			}
-			w := newRecorder()
-			h.ServeHTTP(w, r)
-			if !w.fits() {
-				w = tooLarge()
-			}
-			return w.v2(), nil
+			return serve(h, r).v2(), nil
 		case probe.HTTPMethod != "":
 			var e events.APIGatewayProxyRequest
 			if err := json.Unmarshal(event, &e); err != nil {
@@ -59,15 +54,21 @@ func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error)
 			if err != nil {
 				return nil, err
 			}
-			w := newRecorder()
-			h.ServeHTTP(w, r)
-			if !w.fits() {
-				w = tooLarge()
-			}
-			return w.v1(), nil
+			return serve(h, r).v1(), nil
 		}
 		return nil, ErrUnsupportedEvent
 	}
+}
+
+// serve runs the request an event became through h and returns the answer
+// to put in the response event.
+func serve(h http.Handler, r *http.Request) *recorder {
+	w := newRecorder()
+	h.ServeHTTP(w, r)
+	if !w.fits() {
+		return tooLarge()
+	}
+	return w
 }
 
 func requestV2(ctx context.Context, e *events.APIGatewayV2HTTPRequest) (*http.Request, error) {
