@@ -83,7 +83,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	db := filepath.Join(root, *data)
+	db := *data
+	if !filepath.IsAbs(db) {
+		db = filepath.Join(root, db)
+	}
 	if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {
 		return err
 	}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"productanalytics/internal/child"
+	"productanalytics/internal/stack"
+)
+
+// TestRunStartsAndStopsEverything runs `devstack run` as `make run` does:
+// it answers the seed's example once ready, a second run on the same ports
+// is refused without harm, and SIGTERM stops every process it started.
+func TestRunStartsAndStopsEverything(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "devstack")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ports, err := child.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "data", "events.duckdb")
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "run", "-data", db)
+		cmd.Dir = "../.."
+		cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(ports[0]), "CUBE_PORT="+strconv.Itoa(ports[1]))
+		return cmd
+	}
+
+	first := start()
+	stderr, _ := first.StderrPipe()
+	first.Stdout = io.Discard
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Process.Kill()
+	ready := make(chan string, 1)
+	var output strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			output.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "ready at") {
+				ready <- sc.Text()
+			}
+		}
+	}()
+	var banner string
+	select {
+	case banner = <-ready:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("not ready within 3 minutes:\n%s", output.String())
+	}
+	moto := regexp.MustCompile(`Secrets Manager emulator at http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(banner)
+	if moto == nil {
+		t.Fatalf("banner %q", banner)
+	}
+	api := "127.0.0.1:" + strconv.Itoa(ports[0])
+	if status := seedLoad(t, "http://"+api); status != http.StatusOK {
+		t.Fatalf("seed example: %d", status)
+	}
+
+	second := start()
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already running") {
+		t.Fatalf("a second run on the same ports: %v\n%s", err, out)
+	}
+	if status := seedLoad(t, "http://"+api); status != http.StatusOK {
+		t.Fatalf("the first run no longer answers after the second was refused: %d", status)
+	}
+
+	first.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- first.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("devstack run did not exit cleanly on SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("devstack run did not stop within 20 s of SIGTERM")
+	}
+	for _, addr := range []string{api, "127.0.0.1:" + strconv.Itoa(ports[1]), moto[1]} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still answers after devstack run stopped", addr)
+		}
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Errorf("the demo data: %v", err)
+	}
+	if left, _ := filepath.Glob(db + ".tmp*"); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+func seedLoad(t *testing.T, base string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	body := `{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"order":[["TrackedEvents.count","desc"],["TrackedEvents.docPath","desc"],["TrackedEvents.utcTime","asc"]],"dimensions":["TrackedEvents.docPath"],"limit":23},"queryType":"multi"}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v4/projects/1/product_analytics/request/load", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+stack.Token(time.Hour, 1))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
