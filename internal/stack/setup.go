@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 )
 
 // Root finds the project's root folder: the nearest folder above dir that
@@ -33,13 +34,18 @@ func Root(dir string) (string, error) {
 // binary the local stack does not use.
 func InstallCube(ctx context.Context, root string, log io.Writer) error {
 	dir := CubeDir(root)
-	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
+	if installed(dir) {
+		return nil
+	}
+	// npm ci starts by deleting node_modules: two at once (make test runs
+	// test packages in parallel) would break each other's install.
+	unlock, err := lockFile(filepath.Join(dir, ".install.lock"))
 	if err != nil {
 		return err
 	}
-	installed, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json"))
-	if err == nil && !installed.ModTime().Before(lock.ModTime()) {
-		return nil
+	defer unlock()
+	if installed(dir) {
+		return nil // another process installed them while we waited
 	}
 	fmt.Fprintln(log, "installing Cube's node modules (npm ci, about half a minute)...")
 	cmd := exec.CommandContext(ctx, "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")
@@ -49,6 +55,34 @@ func InstallCube(ctx context.Context, root string, log io.Writer) error {
 		return fmt.Errorf("npm ci in cube/: %w", err)
 	}
 	return nil
+}
+
+// installed reports whether Cube's node modules are there and not older
+// than the lockfile.
+func installed(dir string) bool {
+	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		return false
+	}
+	mods, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json"))
+	return err == nil && !mods.ModTime().Before(lock.ModTime())
+}
+
+// lockFile takes an exclusive lock on path, waiting for it, and returns
+// its release.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 // GenerateData writes the demo events into db when it does not exist yet.
