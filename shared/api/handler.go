@@ -264,7 +264,9 @@ func RequestID(h http.Header) string {
 func saneID(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c == '-' || c == '_' || c == '.' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+		// Base64 characters too: API Gateway's own request ids end in "=".
+		if !(c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '/' || c == '=' ||
+			c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
 			return false
 		}
 	}

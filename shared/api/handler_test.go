@@ -415,6 +415,10 @@ func TestRequestIDForwardedAndLogged(t *testing.T) {
 			t.Errorf("log line lacks %s: %v", k, line)
 		}
 	}
+	// API Gateway's own ids are kept.
+	if id := RequestID(http.Header{"X-Request-Id": {"Cz3kPg1XoAMEb0w="}}); id != "Cz3kPg1XoAMEb0w=" {
+		t.Fatalf("RequestID replaced API Gateway's id with %q", id)
+	}
 	// An id that could forge log content is replaced.
 	if id := RequestID(http.Header{"X-Request-Id": {"a\"b\nc"}}); strings.ContainsAny(id, "\"\n") || len(id) != 32 {
 		t.Fatalf("RequestID kept an unsafe id: %q", id)
