@@ -68,11 +68,12 @@ func emulate(t testing.TB, function string) *rie.Emulator {
 // proxyEvent is what a test reads of an API Gateway event to know what the
 // function must answer, in either payload version.
 type proxyEvent struct {
-	v2     bool
-	method string
-	path   string
-	header http.Header
-	body   string
+	v2        bool
+	requestID string
+	method    string
+	path      string
+	header    http.Header
+	body      string
 }
 
 func readEvent(t *testing.T, raw []byte) proxyEvent {
@@ -88,7 +89,7 @@ func readEvent(t *testing.T, raw []byte) proxyEvent {
 		for k, v := range e.Headers {
 			h.Set(k, v)
 		}
-		return proxyEvent{v2: true, method: e.RequestContext.HTTP.Method, path: e.RawPath, header: h, body: e.Body}
+		return proxyEvent{v2: true, requestID: e.RequestContext.RequestID, method: e.RequestContext.HTTP.Method, path: e.RawPath, header: h, body: e.Body}
 	}
 	var e events.APIGatewayProxyRequest
 	if err := json.Unmarshal(raw, &e); err != nil {
@@ -100,7 +101,7 @@ func readEvent(t *testing.T, raw []byte) proxyEvent {
 			h.Add(k, v)
 		}
 	}
-	return proxyEvent{method: e.HTTPMethod, path: e.Path, header: h, body: e.Body}
+	return proxyEvent{requestID: e.RequestContext.RequestID, method: e.HTTPMethod, path: e.Path, header: h, body: e.Body}
 }
 
 // expected is what the API must answer to an event, decided from the event
@@ -197,6 +198,15 @@ func TestEventsUnderTheEmulator(t *testing.T) {
 			}
 			if want.key != "" && len(body[want.key]) < 3 {
 				t.Fatalf("answer lacks %q: %s", want.key, truncate(resp.Body, 300))
+			}
+			// The function's log line carries the request's id: the
+			// caller's X-Request-Id, else API Gateway's.
+			id := ev.header.Get("X-Request-Id")
+			if id == "" {
+				id = ev.requestID
+			}
+			if !strings.Contains(e.Output(), `"request_id":"`+id+`"`) {
+				t.Fatalf("no log line with request_id %q in the function's output", id)
 			}
 		})
 	}
