@@ -110,3 +110,18 @@ func BenchmarkSlowDashboardFirstLoad(b *testing.B) {
 	b.ReportMetric(float64(warm.Microseconds())/1000/n, "warmed-ms/first-load")
 	b.ReportMetric(float64(cold)/float64(warm), "cold/warmed")
 }
+
+// TestWarmupPreAggregations asks the local Cube to build pre-aggregations,
+// which its data model does not define and its tokens may not start: the
+// summary says so, and the queries are warmed all the same.
+func TestWarmupPreAggregations(t *testing.T) {
+	sum, err := warmRunner(t).Run(context.Background(), warmup.Input{Projects: []int64{1}, PreAggregations: true,
+		Queries: []warmup.NamedQuery{{Name: "count", Query: json.RawMessage(`{"measures":["TrackedEvents.count"]}`)}}})
+	if err != nil || sum.OK != 1 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	if len(sum.PreAggregations) != 1 || sum.PreAggregations[0].Status != "unavailable" || sum.PreAggregations[0].Detail == "" {
+		t.Fatalf("pre-aggregations: %+v", sum.PreAggregations)
+	}
+	t.Logf("pre-aggregations: %s (%s)", sum.PreAggregations[0].Status, sum.PreAggregations[0].Detail)
+}
