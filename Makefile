@@ -8,6 +8,7 @@ FUNCTIONS := load dryrun meta warmup
 # sam build's targets, one per function of template.yaml: build-<LogicalId>
 SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-WarmupFunction
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
+STATICCHECK_VERSION := v0.8.2
 
 .PHONY: run token build test lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
@@ -45,10 +46,11 @@ $(SAM_TARGETS):
 test:
 	$(GO) test -race -count=1 ./...
 
-## lint: formatting, vet, and the SAM template (cfn-lint, offline)
+## lint: formatting, vet, staticcheck, and the SAM template (cfn-lint, offline)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	cfn-lint template.yaml
 
 ## bench: the handler's own cost per request, the Cube client's, each access

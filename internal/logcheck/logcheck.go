@@ -42,7 +42,7 @@ func Leak(logs string, keys ...string) error {
 		}
 	}
 	if m := jwt.FindString(logs); m != "" {
-		return fmt.Errorf("a token appears in the logs: %s...", m[:min(len(m), 24)])
+		return fmt.Errorf("a token appears in the logs, starting %s", m[:min(len(m), 24)])
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, error)
 	defer cancel()
 	if err := p.WaitReady(ctx, 100*time.Millisecond, child.HTTPOK("http://127.0.0.1:"+strconv.Itoa(port)+"/readyz")); err != nil {
 		p.Stop(5 * time.Second)
-		return nil, fmt.Errorf("Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
+		return nil, fmt.Errorf("the local Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
 	}
 	return p, nil
 }

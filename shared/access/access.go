@@ -24,7 +24,7 @@ var (
 	ErrProjectNotFound = errors.New("404 Project Not Found")
 	// ErrAccessDenied: the caller sees the project but may not read its
 	// analytics (401).
-	ErrAccessDenied = errors.New("Access Denied")
+	ErrAccessDenied = errors.New("Access Denied") //lint:ignore ST1005 GitLab's message, word for word
 	// ErrUnavailable: the decision cannot be made now (503); access is
 	// never granted in that case.
 	ErrUnavailable = errors.New("503 Service Unavailable: caller access cannot be checked")
