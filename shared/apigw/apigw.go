@@ -62,13 +62,13 @@ func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error)
 
 // serve runs the request an event became through h and returns the answer
 // to put in the response event.
-func serve(h http.Handler, r *http.Request) *recorder {
-	w := newRecorder()
+func serve(h http.Handler, r *http.Request) answer {
+	w := &recorder{header: http.Header{}}
 	h.ServeHTTP(w, r)
-	if !w.fits() {
-		return tooLarge()
+	if a := w.answer(); a.fits() {
+		return a
 	}
-	return w
+	return tooLarge()
 }
 
 func requestV2(ctx context.Context, e *events.APIGatewayV2HTTPRequest) (*http.Request, error) {
@@ -159,35 +159,14 @@ const MaxResponseBytes = 6 << 20
 // fields and headers.
 const headroom = 64 << 10
 
-// fits reports whether the answer, as the response event carries it (a
-// JSON string, or base64), stays within what Lambda may return; Lambda would
-// otherwise fail the invoke and API Gateway answer a bare 500.
-func (w *recorder) fits() bool {
-	b := w.body.Bytes()
-	n := len(b)
-	if utf8.Valid(b) {
-		for _, c := range b {
-			// encoding/json writes these as \" and \\, or at most \u00XX.
-			switch {
-			case c == '"' || c == '\\':
-				n++
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				n += 5
-			}
-		}
-	} else {
-		n = base64.StdEncoding.EncodedLen(n)
+// tooLarge is the answer to a request whose answer Lambda cannot carry:
+// Lambda would otherwise fail the invoke and API Gateway answer a bare 500.
+func tooLarge() answer {
+	return answer{
+		status: http.StatusBadGateway,
+		header: http.Header{"Content-Type": {"application/json"}},
+		body:   `{"message":"502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset)"}`,
 	}
-	return n <= MaxResponseBytes-headroom
-}
-
-// tooLarge is the answer to a request whose answer Lambda cannot carry.
-func tooLarge() *recorder {
-	w := newRecorder()
-	w.header.Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadGateway)
-	w.body.WriteString(`{"message":"502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset)"}`)
-	return w
 }
 
 // recorder is the http.ResponseWriter the handler writes the answer into.
@@ -196,8 +175,6 @@ type recorder struct {
 	status int
 	body   bytes.Buffer
 }
-
-func newRecorder() *recorder { return &recorder{header: http.Header{}} }
 
 func (w *recorder) Header() http.Header { return w.header }
 
@@ -214,38 +191,60 @@ func (w *recorder) Write(b []byte) (int, error) {
 	return w.body.Write(b)
 }
 
-func (w *recorder) statusCode() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
+// answer is the handler's answer as a response event carries it: the body
+// as text when it is UTF-8, in base64 otherwise.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+	b64    bool
 }
 
-// encodedBody returns the body as the event carries it: text as is,
-// anything else in base64.
-func (w *recorder) encodedBody() (string, bool) {
-	b := w.body.Bytes()
-	if utf8.Valid(b) {
-		return string(b), false
+func (w *recorder) answer() answer {
+	a := answer{status: w.status, header: w.header}
+	if a.status == 0 {
+		a.status = http.StatusOK
 	}
-	return base64.StdEncoding.EncodeToString(b), true
+	if b := w.body.Bytes(); utf8.Valid(b) {
+		a.body = string(b)
+	} else {
+		a.body, a.b64 = base64.StdEncoding.EncodeToString(b), true
+	}
+	return a
 }
 
-func (w *recorder) v2() events.APIGatewayV2HTTPResponse {
-	body, b64 := w.encodedBody()
-	headers := make(map[string]string, len(w.header))
+// fits reports whether the answer stays within what Lambda may return once
+// its body is a JSON string in the response event.
+func (a answer) fits() bool {
+	n := len(a.body)
+	if n > MaxResponseBytes-headroom {
+		return false
+	}
+	for i := 0; i < len(a.body); i++ {
+		// encoding/json writes these as \" and \\, or at most \u00XX.
+		switch c := a.body[i]; {
+		case c == '"' || c == '\\':
+			n++
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			n += 5
+		}
+	}
+	return n <= MaxResponseBytes-headroom
+}
+
+func (a answer) v2() events.APIGatewayV2HTTPResponse {
+	headers := make(map[string]string, len(a.header))
 	var cookies []string
-	for k, vs := range w.header {
+	for k, vs := range a.header {
 		if k == "Set-Cookie" {
 			cookies = vs
 			continue
 		}
 		headers[k] = strings.Join(vs, ",")
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: w.statusCode(), Headers: headers, Cookies: cookies, Body: body, IsBase64Encoded: b64}
+	return events.APIGatewayV2HTTPResponse{StatusCode: a.status, Headers: headers, Cookies: cookies, Body: a.body, IsBase64Encoded: a.b64}
 }
 
-func (w *recorder) v1() events.APIGatewayProxyResponse {
-	body, b64 := w.encodedBody()
-	return events.APIGatewayProxyResponse{StatusCode: w.statusCode(), MultiValueHeaders: w.header, Body: body, IsBase64Encoded: b64}
+func (a answer) v1() events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{StatusCode: a.status, MultiValueHeaders: a.header, Body: a.body, IsBase64Encoded: a.b64}
 }
