@@ -106,18 +106,17 @@ var ErrAllFailed = errors.New("every warm-up query failed")
 type Runner struct {
 	cube Cube
 	log  *slog.Logger
-	now  func() time.Time
 }
 
 // NewRunner returns a Runner.
 func NewRunner(c Cube, log *slog.Logger) *Runner {
-	return &Runner{cube: c, log: log, now: time.Now}
+	return &Runner{cube: c, log: log}
 }
 
 // Run warms every project-query pair of in, at most in.Concurrency at once.
 // It returns the summary, and ErrAllFailed (wrapped) when nothing succeeded.
 func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
-	sum := Summary{Started: r.now().UTC()}
+	sum := Summary{Started: time.Now().UTC()}
 	if err := r.defaults(&in); err != nil {
 		return sum, err
 	}
@@ -163,7 +162,7 @@ func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
 		sum.Failed++
 		r.log.Warn("warm-up query failed", "project_id", res.Project, "query", res.Query, "reason", res.Error, "duration_ms", res.DurationMs)
 	}
-	sum.DurationMs = ms(r.now().Sub(sum.Started))
+	sum.DurationMs = ms(time.Since(sum.Started))
 	r.log.Info("warm-up", "ok", sum.OK, "failed", sum.Failed, "duration_ms", sum.DurationMs, "summary", sum)
 	if sum.OK == 0 {
 		return sum, fmt.Errorf("%w (%d queries)", ErrAllFailed, sum.Failed)
@@ -181,7 +180,7 @@ func (r *Runner) defaults(in *Input) error {
 		}
 	}
 	if len(in.Queries) == 0 {
-		for _, q := range dashboards.Queries(r.now()) {
+		for _, q := range dashboards.Queries(time.Now()) {
 			in.Queries = append(in.Queries, NamedQuery{Name: q.Name, Query: q.Query})
 		}
 	}
@@ -206,11 +205,11 @@ func (r *Runner) defaults(in *Input) error {
 // project token, same Continue-wait polling.
 func (r *Runner) warm(ctx context.Context, project int64, q NamedQuery, timeout time.Duration) Result {
 	res := Result{Project: project, Query: q.Name}
-	start := r.now()
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out, err := r.cube.Do(ctx, cube.Request{Endpoint: cube.Load, ProjectID: project, Query: q.Query, RequestID: "warmup-" + strconv.FormatInt(project, 10) + "-" + q.Name})
-	res.DurationMs = ms(r.now().Sub(start))
+	res.DurationMs = ms(time.Since(start))
 	if out != nil {
 		res.Polls = out.Polls
 	}
