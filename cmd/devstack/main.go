@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
 	"productanalytics/shared/config"
 )
@@ -125,10 +126,10 @@ Try it (%s):
   curl -s -X POST %s/api/v4/projects/1/product_analytics/request/load \
     -H '%s' \
     -H 'Content-Type: application/json' \
-    -d '{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"dimensions":["TrackedEvents.docPath"],"order":[["TrackedEvents.count","desc"]],"limit":23},"queryType":"multi"}'
+    -d '%s'
 
 Ctrl-C stops everything.
-`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, about, s.APIURL, credential)
+`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, about, s.APIURL, credential, seed.Body(seed.TrackedEvents))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping...")
 	return s.Close()

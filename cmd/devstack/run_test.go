@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"productanalytics/internal/child"
+	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
 )
 
@@ -112,8 +113,7 @@ func seedLoad(t *testing.T, base string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	body := `{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"order":[["TrackedEvents.count","desc"],["TrackedEvents.docPath","desc"],["TrackedEvents.utcTime","asc"]],"dimensions":["TrackedEvents.docPath"],"limit":23},"queryType":"multi"}`
-	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v4/projects/1/product_analytics/request/load", strings.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v4/projects/1/product_analytics/request/load", strings.NewReader(seed.Body(seed.TrackedEvents)))
 	req.Header.Set("Authorization", "Bearer "+stack.Token(time.Hour, 1))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -22,11 +22,12 @@ import (
 
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/motoserver"
+	"productanalytics/internal/seed"
 )
 
-const (
-	seedTracked  = `{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"order":[["TrackedEvents.count","desc"],["TrackedEvents.docPath","desc"],["TrackedEvents.utcTime","asc"]],"dimensions":["TrackedEvents.docPath"],"limit":23},"queryType":"multi"}`
-	seedSessions = `{"query":{"measures":["Sessions.count"],"timeDimensions":[{"dimension":"Sessions.startAt","granularity":"day"}],"order":{"Sessions.startAt":"asc"},"limit":100},"queryType":"multi"}`
+var (
+	seedTracked  = seed.Body(seed.TrackedEvents)
+	seedSessions = seed.Body(seed.Sessions)
 )
 
 // TestLocalServerEndToEnd runs the server binary with its keys in a real

@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"productanalytics/internal/logcheck"
+	"productanalytics/internal/seed"
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
 )
@@ -108,10 +109,13 @@ func project1Token(t *testing.T) string {
 	return callerToken(t, jwt.MapClaims{"projects": []int{1}})
 }
 
+var (
+	seedTracked  = seed.Body(seed.TrackedEvents)
+	seedSessions = seed.Body(seed.Sessions)
+)
+
 const (
-	seedTracked  = `{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"order":[["TrackedEvents.count","desc"],["TrackedEvents.docPath","desc"],["TrackedEvents.utcTime","asc"]],"dimensions":["TrackedEvents.docPath"],"limit":23},"queryType":"multi"}`
-	seedSessions = `{"query":{"measures":["Sessions.count"],"timeDimensions":[{"dimension":"Sessions.startAt","granularity":"day"}],"order":{"Sessions.startAt":"asc"},"limit":100},"queryType":"multi"}`
-	cubeAnswer   = `{"queryType":"regularQuery","results":[{"data":[{"TrackedEvents.docPath":"/blog","TrackedEvents.count":"83"}]}],"slowQuery":false}`
+	cubeAnswer = `{"queryType":"regularQuery","results":[{"data":[{"TrackedEvents.docPath":"/blog","TrackedEvents.count":"83"}]}],"slowQuery":false}`
 )
 
 func okCube(w http.ResponseWriter, r *http.Request, body []byte) { io.WriteString(w, cubeAnswer) }

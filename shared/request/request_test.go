@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"productanalytics/internal/seed"
 )
 
 func TestProjectID(t *testing.T) {
@@ -44,8 +46,7 @@ func TestProjectID(t *testing.T) {
 }
 
 func TestParseBody(t *testing.T) {
-	seedTracked := `{"query":{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"order":[["TrackedEvents.count","desc"],["TrackedEvents.docPath","desc"],["TrackedEvents.utcTime","asc"]],"dimensions":["TrackedEvents.docPath"],"limit":23},"queryType":"multi"}`
-	seedSessions := `{"query":{"measures":["Sessions.count"],"timeDimensions":[{"dimension":"Sessions.startAt","granularity":"day"}],"order":{"Sessions.startAt":"asc"},"limit":100},"queryType":"multi"}`
+	seedTracked, seedSessions := seed.Body(seed.TrackedEvents), seed.Body(seed.Sessions)
 	tests := []struct {
 		name    string
 		body    string

@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"productanalytics/internal/seed"
 	"productanalytics/shared/dashboards"
 )
 
 const (
-	seedTracked  = `{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.utcTime","dateRange":"This week"}],"order":[["TrackedEvents.count","desc"],["TrackedEvents.docPath","desc"],["TrackedEvents.utcTime","asc"]],"dimensions":["TrackedEvents.docPath"],"limit":23}`
-	seedSessions = `{"measures":["Sessions.count"],"timeDimensions":[{"dimension":"Sessions.startAt","granularity":"day"}],"order":{"Sessions.startAt":"asc"},"limit":100}`
+	seedTracked  = seed.TrackedEvents
+	seedSessions = seed.Sessions
 )
 
 func TestSeedExamples(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/golang-jwt/jwt/v5"
 
+	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
 )
 
@@ -116,6 +117,14 @@ func TestEventsAreRealistic(t *testing.T) {
 			}
 			if body != "" && !json.Valid([]byte(body)) {
 				t.Errorf("the body is not JSON: %s", body)
+			}
+			// The 200s carry the documentation's examples, byte for byte.
+			seedBody := map[string]string{
+				"load-v2.json": seed.Body(seed.TrackedEvents), "load-v1.json": seed.Body(seed.TrackedEvents),
+				"dry-run-v2.json": seed.Body(seed.TrackedEvents), "load-sessions-v2.json": seed.Body(seed.Sessions),
+			}[name]
+			if seedBody != "" && body != seedBody {
+				t.Errorf("the body is not the documented example:\n%s\nwant\n%s", body, seedBody)
 			}
 			if authorization != "" {
 				checkToken(t, authorization)
