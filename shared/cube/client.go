@@ -181,6 +181,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	refreshed := false
 	backoff := 50 * time.Millisecond
 	for {
+		// Minted for each send: a wait may outlast the token's 180 s (the
+		// warm-up's does), and a refreshed key needs a new one.
 		if res.Token, err = MintToken(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
 			return res, &Error{Status: http.StatusInternalServerError, Message: "500 Internal Server Error", Err: fmt.Errorf("signing the Cube token: %w", err)}
 		}
