@@ -10,7 +10,7 @@ SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run token build test lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
+.PHONY: run token build test test-repeat lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports); Ctrl-C stops it all
@@ -42,9 +42,18 @@ $(SAM_TARGETS):
 	@mkdir -p "$(ARTIFACTS_DIR)"
 	cp bin/$(patsubst build-%,%,$<)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 
-## test: every test, unit and integration
+## test: every test, unit and integration, in a shuffled order whose seed
+## is printed: `make test SHUFFLE=<seed>` replays it
+SHUFFLE ?= $(shell date +%s)
 test:
-	$(GO) test -race -count=1 ./...
+	@echo "test order: -shuffle=$(SHUFFLE) (replay with: make test SHUFFLE=$(SHUFFLE))"
+	$(GO) test -race -count=1 -shuffle=$(SHUFFLE) ./...
+
+## test-repeat: the whole suite N times (default 5), each with a new shuffle
+## seed; prints which tests failed in which run (not part of CI)
+N ?= 5
+test-repeat:
+	$(GO) run ./cmd/testrepeat -n $(N)
 
 ## lint: formatting, vet, staticcheck, and the SAM template (cfn-lint, offline)
 lint:

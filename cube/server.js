@@ -7,7 +7,7 @@
 // Environment:
 //   CUBEJS_API_SECRET           HS256 key of the tokens (required)
 //   CUBE_DB_PATH                DuckDB file, opened read-only (required)
-//   CUBE_PORT                   port on 127.0.0.1 (default 4000)
+//   CUBE_PORT                   port on 127.0.0.1 (default 4000; 0: any free one, printed)
 //   CUBE_CONTINUE_WAIT_TIMEOUT  seconds before Cube answers "Continue wait" (default 5)
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
 //   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
@@ -62,7 +62,7 @@ function readConfig() {
   return {
     apiSecret,
     dbPath,
-    port: intEnv('CUBE_PORT', 4000, 1),
+    port: intEnv('CUBE_PORT', 4000, 0),
     continueWaitTimeout: intEnv('CUBE_CONTINUE_WAIT_TIMEOUT', 5, 1),
     testModel: process.env.CUBE_TEST_MODEL === '1',
     slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
@@ -239,7 +239,8 @@ async function main() {
     console.log(`cube test model loaded: SlowEvents queries take ${config.slowMs} ms`);
   }
   const server = app.listen(config.port, '127.0.0.1', () => {
-    console.log(`cube listening on 127.0.0.1:${config.port}`);
+    // The bound port, not the asked one: with 0, whoever started Cube reads it here.
+    console.log(`cube listening on 127.0.0.1:${server.address().port}`);
   });
   server.on('error', (e) => fail(`cannot listen on 127.0.0.1:${config.port}: ${e.message}`));
 

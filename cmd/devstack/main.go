@@ -160,8 +160,9 @@ func portEnv(name string, def int) (int, error) {
 	if v == "" {
 		return def, nil
 	}
+	// 0 asks for any free port; the banner says which.
 	p, err := strconv.Atoi(v)
-	if err != nil || p <= 0 || p > 65535 {
+	if err != nil || p < 0 || p > 65535 {
 		return 0, fmt.Errorf("%s=%q is not a port number", name, v)
 	}
 	return p, nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -10,15 +9,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"productanalytics/internal/child"
+	"productanalytics/internal/logcheck"
 	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
+	"productanalytics/internal/wait"
 )
 
 // TestRunStartsAndStopsEverything runs `devstack run` as `make run` does:
@@ -30,52 +29,38 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	ports, err := child.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
 	db := filepath.Join(dir, "data", "events.duckdb")
-	start := func() *exec.Cmd {
+	start := func(apiPort, cubePort string) *exec.Cmd {
 		cmd := exec.Command(bin, "run", "-data", db)
 		cmd.Dir = "../.."
-		cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(ports[0]), "CUBE_PORT="+strconv.Itoa(ports[1]))
+		cmd.Env = append(os.Environ(), "PORT="+apiPort, "CUBE_PORT="+cubePort)
 		return cmd
 	}
 
-	first := start()
-	stderr, _ := first.StderrPipe()
-	first.Stdout = io.Discard
+	// Port 0: free ports, bound as they are chosen; the banner says which.
+	first := start("0", "0")
+	output := &logcheck.Buffer{}
+	first.Stdout, first.Stderr = io.Discard, output
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer first.Process.Kill()
-	ready := make(chan string, 1)
-	var output strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			output.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "ready at") {
-				ready <- sc.Text()
-			}
-		}
-	}()
-	var banner string
-	select {
-	case banner = <-ready:
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("not ready within 3 minutes:\n%s", output.String())
+	bannerRE := regexp.MustCompile(`ready at http://(127\.0\.0\.1:(\d+)) .*\(Cube at http://127\.0\.0\.1:(\d+), Secrets Manager emulator at http://(127\.0\.0\.1:\d+)`)
+	var banner []string
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := wait.For(ctx, "the ready banner", func() bool {
+		banner = bannerRE.FindStringSubmatch(output.String())
+		return banner != nil
+	}); err != nil {
+		t.Fatalf("%v:\n%s", err, output.String())
 	}
-	moto := regexp.MustCompile(`Secrets Manager emulator at http://(127\.0\.0\.1:\d+)`).FindStringSubmatch(banner)
-	if moto == nil {
-		t.Fatalf("banner %q", banner)
-	}
-	api := "127.0.0.1:" + strconv.Itoa(ports[0])
+	api, apiPort, cubePort, moto := banner[1], banner[2], banner[3], banner[4]
 	if status := seedLoad(t, "http://"+api); status != http.StatusOK {
 		t.Fatalf("seed example: %d", status)
 	}
 
-	second := start()
+	second := start(apiPort, cubePort)
 	out, err := second.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "already running") {
 		t.Fatalf("a second run on the same ports: %v\n%s", err, out)
@@ -95,7 +80,7 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("devstack run did not stop within 20 s of SIGTERM")
 	}
-	for _, addr := range []string{api, "127.0.0.1:" + strconv.Itoa(ports[1]), moto[1]} {
+	for _, addr := range []string{api, "127.0.0.1:" + cubePort, moto} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s still answers after devstack run stopped", addr)

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/motoserver"
 	"productanalytics/internal/seed"
+	"productanalytics/internal/wait"
 )
 
 var (
@@ -64,11 +64,10 @@ func TestLocalServerEndToEnd(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	port := freePort(t)
 	logs := &logcheck.Buffer{}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
-		"PORT="+strconv.Itoa(port),
+		"PORT=0", // a free port, which the server logs
 		"CUBE_API_URL="+cube.URL,
 		"CUBE_API_KEY_SECRET_ID="+cubeARN,
 		"AUTH_JWT_SECRET_ID=e2e/caller-key",
@@ -95,8 +94,7 @@ func TestLocalServerEndToEnd(t *testing.T) {
 		}
 		checkLogs(t, logs.String(), cubeKey, callerKey)
 	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitUp(t, base)
+	base := "http://" + listeningAddr(t, logs)
 
 	tok := func(projects ...int) string {
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"projects": projects, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(callerKey))
@@ -162,23 +160,14 @@ func post(t *testing.T, url, token, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func waitUp(t *testing.T, base string) {
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/"); err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("the server did not come up within 15s")
+// listeningAddr waits for the server's log line saying where it listens.
+func listeningAddr(t *testing.T, logs *logcheck.Buffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`"msg":"product analytics API listening","addr":"(127\.0\.0\.1:[0-9]+)"`)
+	var m []string
+	wait.Until(t, "the server's log line with its address", func() bool {
+		m = re.FindStringSubmatch(logs.String())
+		return m != nil
+	})
+	return m[1]
 }

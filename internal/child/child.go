@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"sync"
 	"time"
 
@@ -93,6 +94,21 @@ func (p *Process) WaitReady(ctx context.Context, every time.Duration, ready func
 		case <-time.After(every):
 		}
 	}
+}
+
+// WaitOutput waits until the process's output matches re, and returns the
+// match and its submatches; it fails when the process exits or ctx ends
+// first. Servers started on port 0 print the port they bound this way.
+func (p *Process) WaitOutput(ctx context.Context, re *regexp.Regexp) ([]string, error) {
+	var m []string
+	err := p.WaitReady(ctx, 10*time.Millisecond, func(context.Context) bool {
+		m = re.FindStringSubmatch(p.Output())
+		return m != nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("waiting for %q in its output: %w", re, err)
+	}
+	return m, nil
 }
 
 // HTTPOK is a WaitReady probe: url answers 200.

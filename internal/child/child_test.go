@@ -4,6 +4,7 @@ package child
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"productanalytics/internal/wait"
 )
 
 func TestStopEndsTheWholeGroup(t *testing.T) {
@@ -23,12 +26,10 @@ func TestStopEndsTheWholeGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pid int
-	for deadline := time.Now().Add(5 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	wait.Until(t, "the grandchild's pid in the output", func() bool {
 		pid, _ = strconv.Atoi(strings.TrimSpace(p.Output()))
-	}
-	if pid == 0 {
-		t.Fatalf("no grandchild pid in %q", p.Output())
-	}
+		return pid != 0
+	})
 	if err := p.Stop(time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -40,12 +41,9 @@ func TestStopEndsTheWholeGroup(t *testing.T) {
 	default:
 		t.Fatal("Stop returned before the process exited")
 	}
-	for deadline := time.Now().Add(2 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("the grandchild %d outlived Stop", pid)
-		}
-	}
+	// Killed with its group; its new parent reaps it in its own time.
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	wait.Until(t, fmt.Sprintf("the grandchild %d to end with its group", pid), func() bool { return !alive(pid) })
 }
 
 // alive reports whether pid runs; a zombie waiting for its new parent to
@@ -64,14 +62,14 @@ func TestStopKillsWhatIgnoresTerm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for !strings.Contains(p.Output(), "ready") {
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, `the shell to print "ready" once its trap is set`, func() bool { return strings.Contains(p.Output(), "ready") })
 	start := time.Now()
 	if err := p.Stop(200 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 200*time.Millisecond || took > 5*time.Second {
+	// Stop itself bounds the wait after the kill (10 s): it returned without
+	// error, so the kill worked; it cannot have returned before the grace.
+	if took := time.Since(start); took < 200*time.Millisecond {
 		t.Fatalf("Stop took %s; want the grace period, then a kill", took)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"strconv"
+	"regexp"
 	"testing"
 	"time"
 
@@ -38,6 +38,9 @@ type Server struct {
 	proc *child.Process
 }
 
+// runningLine is what moto_server prints once it has bound its port.
+var runningLine = regexp.MustCompile(`Running on http://127\.0\.0\.1:([0-9]+)`)
+
 // Launch starts moto_server on a free port of 127.0.0.1 and returns once it
 // answers HTTP. The caller must Close it.
 func Launch(ctx context.Context) (*Server, error) {
@@ -47,37 +50,22 @@ func Launch(ctx context.Context) (*Server, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
-	// Another process may take the port between our probe and moto binding
-	// it; moto then exits at once, and another port is tried.
-	var lastErr error
-	for range 3 {
-		s, err := launch(ctx, path)
-		if err == nil {
-			return s, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
+	s := &Server{}
+	// Port 0: the system picks a free port as moto binds it, and moto prints
+	// it, so no other process can take it in between.
+	if s.proc, err = child.Start(exec.Command(path, "-H", "127.0.0.1", "-p", "0"), nil); err != nil {
+		return nil, err
 	}
-	return nil, lastErr
-}
-
-func launch(ctx context.Context, path string) (*Server, error) {
-	ports, err := child.FreePorts(1)
+	m, err := s.proc.WaitOutput(ctx, runningLine)
+	if err == nil {
+		s.URL = "http://127.0.0.1:" + m[1]
+		// The dashboard answers only once the whole app, Secrets Manager
+		// included, is loaded.
+		err = s.proc.WaitReady(ctx, 50*time.Millisecond, child.HTTPOK(s.URL+"/moto-api/"))
+	}
 	if err != nil {
-		return nil, err
-	}
-	port := strconv.Itoa(ports[0])
-	s := &Server{URL: "http://127.0.0.1:" + port}
-	if s.proc, err = child.Start(exec.Command(path, "-H", "127.0.0.1", "-p", port), nil); err != nil {
-		return nil, err
-	}
-	// The dashboard answers only once the whole app, Secrets Manager
-	// included, is loaded.
-	if err := s.proc.WaitReady(ctx, 50*time.Millisecond, child.HTTPOK(s.URL+"/moto-api/")); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("%w; its output:\n%s", err, s.Output())
+		return nil, fmt.Errorf("%s: %w; its output:\n%s", Command, err, s.Output())
 	}
 	return s, nil
 }

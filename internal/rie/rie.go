@@ -195,6 +195,8 @@ func Launch(ctx context.Context, o Options) (*Emulator, error) {
 	defer cancel()
 	// Another process may take a port between our probe and the emulator
 	// binding it; the emulator then exits at once, and other ports are tried.
+	// (The emulator does not print the ports it binds, and hands a port 0
+	// unresolved to the bootstrap, so free ports are probed for.)
 	var lastErr error
 	for range 3 {
 		e, err := launch(ctx, emulator, bootstrap, o)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -13,13 +14,18 @@ import (
 	"productanalytics/internal/child"
 )
 
-// startCube runs cube/server.js and waits until it is ready.
-func startCube(ctx context.Context, o Options, port int) (*child.Process, error) {
+// listeningLine is what cube/server.js prints once it has bound its port.
+var listeningLine = regexp.MustCompile(`cube listening on 127\.0\.0\.1:([0-9]+)`)
+
+// startCube runs cube/server.js on port (0: a free port it picks and
+// prints, so that no other process can take it between a probe and the
+// bind) and waits until it is ready. It returns Cube's address.
+func startCube(ctx context.Context, o Options, port int) (*child.Process, string, error) {
 	cmd := exec.Command("node", "server.js")
 	cmd.Dir = CubeDir(o.Root)
 	db, err := filepath.Abs(o.DB)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	env := append(os.Environ(),
 		"CUBEJS_API_SECRET="+LocalCubeKey,
@@ -33,15 +39,21 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, error)
 	cmd.Env = env
 	p, err := child.Start(cmd, o.CubeLog)
 	if err != nil {
-		return nil, fmt.Errorf("starting Cube (node cube/server.js): %w", err)
+		return nil, "", fmt.Errorf("starting Cube (node cube/server.js): %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := p.WaitReady(ctx, 100*time.Millisecond, child.HTTPOK("http://127.0.0.1:"+strconv.Itoa(port)+"/readyz")); err != nil {
-		p.Stop(5 * time.Second)
-		return nil, fmt.Errorf("the local Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
+	var addr string
+	m, err := p.WaitOutput(ctx, listeningLine)
+	if err == nil {
+		addr = "127.0.0.1:" + m[1]
+		err = p.WaitReady(ctx, 20*time.Millisecond, child.HTTPOK("http://"+addr+"/readyz"))
 	}
-	return p, nil
+	if err != nil {
+		p.Stop(5 * time.Second)
+		return nil, "", fmt.Errorf("the local Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
+	}
+	return p, addr, nil
 }
 
 // lastLines returns the end of a log, for an error message.

@@ -105,18 +105,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 
-	cubePort := o.CubePort
-	if cubePort == 0 {
-		ports, err := child.FreePorts(1)
-		if err != nil {
-			return nil, err
-		}
-		cubePort = ports[0]
-	}
-	s.CubeURL = "http://127.0.0.1:" + strconv.Itoa(cubePort)
-	if s.cube, err = startCube(ctx, o, cubePort); err != nil {
+	var cubeAddr string
+	if s.cube, cubeAddr, err = startCube(ctx, o, o.CubePort); err != nil {
 		return nil, err
 	}
+	s.CubeURL = "http://" + cubeAddr
 
 	h, err := buildAPI(ctx, o, s)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"productanalytics/internal/wait"
 	"productanalytics/shared/access/gitlabtest"
 )
 
@@ -39,7 +40,9 @@ func newGitLab(t testing.TB, url string, opts GitLabOptions) *GitLab {
 	t.Helper()
 	opts.URL = url
 	if opts.Timeout == 0 {
-		opts.Timeout = 300 * time.Millisecond
+		// Far above a loopback call, however loaded the machine; the tests
+		// of a slow GitLab stall it and set their own.
+		opts.Timeout = 10 * time.Second
 	}
 	g, err := NewGitLab(opts)
 	if err != nil {
@@ -97,6 +100,8 @@ func TestGitLabAnswers(t *testing.T) {
 	oauth := func(role string) http.Header {
 		return gitlabtest.Header(gitlabtest.OAuth, gitlabtest.Token(gitlabtest.OAuth, role))
 	}
+	var release func()
+	stall := func() { release = gl.Hold() }
 	reporter := pat("reporter-via-project")
 	tests := []struct {
 		name    string
@@ -127,7 +132,7 @@ func TestGitLabAnswers(t *testing.T) {
 		{"token with a space", "", http.Header{"Authorization": {"Bearer two words"}}, 1, nil, ErrUnauthenticated, 0},
 
 		{"GitLab down", down.URL, reporter, 1, nil, ErrUnavailable, 0},
-		{"GitLab slow", "", reporter, 1, func() { gl.Fail(0, time.Second, "") }, ErrUnavailable, 1},
+		{"GitLab slow", "", reporter, 1, stall, ErrUnavailable, 1},
 		{"GitLab 500", "", reporter, 1, func() { gl.Fail(500, 0, `{"message":"500 Internal Server Error"}`) }, ErrUnavailable, 1},
 		{"GitLab 502 from its proxy", "", reporter, 1, func() { gl.Fail(502, 0, `<html>bad gateway</html>`) }, ErrUnavailable, 1},
 		{"GitLab rate limit (429)", "", reporter, 1, func() { gl.Fail(429, 0, `Retry later`) }, ErrUnavailable, 1},
@@ -142,14 +147,21 @@ func TestGitLabAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			defer gl.Fail(0, 0, "")
+			var opts GitLabOptions
+			release = nil
 			if tt.fail != nil {
 				tt.fail()
+			}
+			if release != nil {
+				// A stalled GitLab never answers: the timeout decides.
+				defer release()
+				opts.Timeout = 200 * time.Millisecond
 			}
 			url := gl.URL
 			if tt.url != "" {
 				url = tt.url
 			}
-			g := newGitLab(t, url, GitLabOptions{})
+			g := newGitLab(t, url, opts)
 			before := gl.Calls()
 			err := g.CheckProject(context.Background(), tt.header, tt.project)
 			wantDecision(t, err, tt.want)
@@ -338,16 +350,21 @@ func TestGitLabCoalescesConcurrentMisses(t *testing.T) {
 func TestGitLabCallerGivesUp(t *testing.T) {
 	gl := gitlabtest.NewStandard()
 	defer gl.Close()
-	gl.Fail(0, 150*time.Millisecond, "")
+	release := gl.Hold()
+	defer release()
 	g := newGitLab(t, gl.URL, GitLabOptions{})
 	h := gitlabtest.Header(gitlabtest.PrivateToken, gitlabtest.Token(gitlabtest.PrivateToken, "reporter-via-project"))
 	leader := make(chan error, 1)
 	go func() { leader <- g.CheckProject(context.Background(), h, 1) }()
-	time.Sleep(30 * time.Millisecond)
+	wait.Until(t, "the first caller's GitLab call", func() bool { return gl.Calls() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	wantDecision(t, g.CheckProject(ctx, h, 1), ErrUnavailable)
+	release()
 	wantDecision(t, <-leader, nil)
+	if n := gl.Calls(); n != 1 {
+		t.Fatalf("%d GitLab calls; the second caller should have joined the first's", n)
+	}
 }
 
 func TestNewGitLabRefusesABadURL(t *testing.T) {

@@ -23,6 +23,8 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"productanalytics/internal/wait"
 )
 
 const (
@@ -302,21 +304,43 @@ func TestJWKSUnavailable(t *testing.T) {
 		checker := newJWKSChecker(t, srv.URL, JWKSOptions{UnknownKIDInterval: 50 * time.Millisecond})
 		wantDecision(t, checker.CheckProject(context.Background(), good(t), 1), ErrUnavailable)
 		srv.setStatus(0)
-		time.Sleep(60 * time.Millisecond) // past the refetch interval
-		wantDecision(t, checker.CheckProject(context.Background(), good(t), 1), nil)
+		// Once the refetch interval has passed, the next unknown kid fetches.
+		wait.Until(t, "a token to verify once the JWKS answers", func() bool {
+			return checker.CheckProject(context.Background(), good(t), 1) == nil
+		})
 	})
 	t.Run("slow at start", func(t *testing.T) {
+		// The JWKS never answers while the test runs: a NewJWKS that waited
+		// for it would not return before the test's deadline.
+		stalled := make(chan struct{})
 		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			select {
-			case <-time.After(2 * time.Second):
+			case <-stalled:
 			case <-r.Context().Done():
 			}
 		}))
 		defer slow.Close()
-		start := time.Now()
-		checker := newJWKSChecker(t, slow.URL, JWKSOptions{Timeout: 100 * time.Millisecond})
-		if d := time.Since(start); d > time.Second {
-			t.Fatalf("NewJWKS waited %s for a slow JWKS", d)
+		defer close(stalled)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel() // ends the refresh goroutine
+		type result struct {
+			checker *JWT
+			err     error
+		}
+		built := make(chan result, 1)
+		go func() {
+			j, err := NewJWKS(ctx, JWKSOptions{URL: slow.URL, Issuer: testIssuer, Audience: testAudience, Timeout: 100 * time.Millisecond})
+			built <- result{j, err}
+		}()
+		var checker *JWT
+		select {
+		case r := <-built:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			checker = r.checker
+		case <-time.After(wait.Deadline):
+			t.Fatalf("NewJWKS still waits for a stalled JWKS after %s", wait.Deadline)
 		}
 		wantDecision(t, checker.CheckProject(context.Background(), good(t), 1), ErrUnavailable)
 	})
@@ -339,13 +363,9 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	srv.mu.Lock()
 	delete(srv.keys, "rsa-1")
 	srv.mu.Unlock()
-	deadline := time.Now().Add(2 * time.Second)
-	for checker.CheckProject(context.Background(), tok, 1) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("a removed key still verifies")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, "a removed key to stop verifying after a refresh", func() bool {
+		return checker.CheckProject(context.Background(), tok, 1) != nil
+	})
 	wantDecision(t, checker.CheckProject(context.Background(), tok, 1), ErrUnauthenticated)
 }
 

@@ -51,7 +51,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// MaxResponseBytes bounds the answer read from Cube (default 64 MiB).
 	MaxResponseBytes int64
-	// Now is the clock (default time.Now).
+	// Now is the clock the tokens' iat and exp are taken from (default
+	// time.Now); deadlines always follow the real clock.
 	Now func() time.Time
 }
 
@@ -162,13 +163,16 @@ const answerMargin = 200 * time.Millisecond
 // until the deadline. The returned error, if any, is an *Error; a Response
 // is returned alongside it when Cube was reached, for its poll count.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
-	start := c.opts.Now()
-	deadline := start.Add(c.opts.WaitDeadline)
-	// Stop polling a little before the caller's own deadline (the Lambda
-	// invoke's), so that "Continue wait" still reaches the caller.
+	// One deadline bounds the whole call, on the context, so that every send
+	// and every pause ends with it. It stops a little before the caller's own
+	// deadline (the Lambda invoke's), so that "Continue wait" still reaches
+	// the caller.
+	deadline := time.Now().Add(c.opts.WaitDeadline)
 	if d, ok := ctx.Deadline(); ok && d.Add(-answerMargin).Before(deadline) {
 		deadline = d.Add(-answerMargin)
 	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	key, err := c.keys.Get(ctx)
 	if err != nil {
 		return nil, &Error{Status: http.StatusServiceUnavailable, Message: "503 Service Unavailable: the Cube API key cannot be read", Err: err}
@@ -186,9 +190,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		if res.Token, err = MintToken(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
 			return res, &Error{Status: http.StatusInternalServerError, Message: "500 Internal Server Error", Err: fmt.Errorf("signing the Cube token: %w", err)}
 		}
-		status, answer, err := c.send(ctx, req, body, res.Token, deadline)
+		status, answer, err := c.send(ctx, req, body, res.Token)
 		if err != nil {
-			if res.Polls > 0 && c.opts.Now().After(deadline.Add(-time.Millisecond)) {
+			if res.Polls > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				// Cube was still working on it: tell the caller to ask again.
 				res.Body, res.ContinueWait = continueWaitBody, true
 				return res, nil
@@ -197,7 +201,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		}
 		switch {
 		case status == http.StatusOK && isContinueWait(answer):
-			if !c.opts.Now().Add(backoff).Before(deadline) {
+			if !time.Now().Add(backoff).Before(deadline) {
 				res.Body, res.ContinueWait = continueWaitBody, true
 				return res, nil
 			}
@@ -244,12 +248,11 @@ func (c *Client) requestBody(req Request) ([]byte, error) {
 }
 
 // send makes one HTTP exchange with Cube.
-func (c *Client) send(ctx context.Context, req Request, body []byte, token string, deadline time.Time) (int, []byte, error) {
-	timeout := min(c.opts.RequestTimeout, deadline.Sub(c.opts.Now()))
-	if timeout <= 0 {
-		return 0, nil, &Error{Status: http.StatusGatewayTimeout, Message: "504 Gateway Timeout: Cube did not answer in time", Err: context.DeadlineExceeded}
+func (c *Client) send(ctx context.Context, req Request, body []byte, token string) (int, []byte, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, nil, transportError(ctx, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
 	method, reader := http.MethodGet, io.Reader(nil)
 	if body != nil {

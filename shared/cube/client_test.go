@@ -31,14 +31,37 @@ const testAnswer = `{"queryType":"regularQuery","results":[{"data":[{"TrackedEve
 
 const continueWait = `{"error":"Continue wait"}`
 
-// testClock runs at real speed from the start of the current second, so that
-// tokens minted in the first second of a test carry the same iat and the
-// re-sends of a sub-second test are byte-identical. It lags the wall clock,
-// so it must not be used with context deadlines, which Do compares with Now.
+// testClock stands still at the start of the current second, so that every
+// token minted in a test carries the same iat and re-sends are
+// byte-identical. Deadlines never pass on it, so it must not be used where
+// the client's deadlines matter.
 func testClock() func() time.Time {
-	start := time.Now()
-	base := start.Truncate(time.Second)
-	return func() time.Time { return base.Add(time.Since(start)) }
+	base := time.Now().Truncate(time.Second)
+	return func() time.Time { return base }
+}
+
+// hang is how long the fake Cube holds an answer that should never arrive,
+// and promptly half of it: a call bounded by a timeout of a second or less
+// returns well within it even on a loaded machine, and a call that waited
+// for the hung answer does not.
+const (
+	hang     = 10 * time.Second
+	promptly = hang / 2
+)
+
+// deadlineRecorder records the deadline of each request's context, to check
+// how the client bounds its sends without timing it.
+type deadlineRecorder struct {
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (d *deadlineRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	dl, _ := r.Context().Deadline()
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, dl)
+	d.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // fakeKeys stands in for the secrets cache: Refresh "discovers" refreshTo,
@@ -341,7 +364,9 @@ func runDo(t *testing.T, tc doCase) {
 	if tc.closed {
 		f.srv.Close()
 	}
-	opts := Options{BaseURL: f.srv.URL, Issuer: testIssuer, Now: clock, RequestTimeout: 5 * time.Second, WaitDeadline: 5 * time.Second}
+	sends := &deadlineRecorder{}
+	opts := Options{BaseURL: f.srv.URL, Issuer: testIssuer, Now: clock, RequestTimeout: 5 * time.Second, WaitDeadline: 5 * time.Second,
+		HTTPClient: &http.Client{Transport: sends}}
 	if tc.opts != nil {
 		tc.opts(&opts)
 	}
@@ -356,6 +381,18 @@ func runDo(t *testing.T, tc doCase) {
 	start := time.Now()
 	res, err := c.Do(ctx, req)
 	elapsed := time.Since(start)
+
+	// Each send ends before the caller's deadline, leaving time to answer:
+	// checked on the deadlines the client set, not on the clock.
+	if callerDeadline, ok := ctx.Deadline(); ok {
+		sends.mu.Lock()
+		for i, d := range sends.deadlines {
+			if d.IsZero() || d.After(callerDeadline.Add(-answerMargin)) {
+				t.Errorf("send %d may run until %v, past the caller's deadline less the margin (%v)", i, d, callerDeadline.Add(-answerMargin))
+			}
+		}
+		sends.mu.Unlock()
+	}
 
 	if tc.within > 0 && elapsed > tc.within {
 		t.Errorf("returned after %v, want within %v", elapsed, tc.within)
@@ -472,27 +509,26 @@ func TestDoContinueWait(t *testing.T) {
 	cw := reply{status: 200, body: continueWait}
 	for _, tc := range []doCase{
 		{name: "twice then data", script: []reply{cw, cw, {status: 200, body: testAnswer}},
-			wantBody: testAnswer, wantPolls: 2, wantCalls: 3, sameToken: true, within: 3 * time.Second},
+			wantBody: testAnswer, wantPolls: 2, wantCalls: 3, sameToken: true, within: promptly},
 		{name: "dry-run too", modify: func(r *Request) { r.Endpoint = DryRun }, script: []reply{cw, {status: 200, body: testAnswer}},
 			wantBody: testAnswer, wantPolls: 1, wantCalls: 2, sameToken: true},
 		{name: "past the wait deadline", script: []reply{cw},
 			opts:             func(o *Options) { o.WaitDeadline = 300 * time.Millisecond },
 			wantBody:         continueWait,
-			wantContinueWait: true, wantPolls: 1, wantPollsAtLeast: true, within: 1300 * time.Millisecond},
+			wantContinueWait: true, wantPolls: 1, wantPollsAtLeast: true, within: promptly},
 		{name: "a context deadline shorter than the wait deadline", script: []reply{cw},
 			opts:       func(o *Options) { o.WaitDeadline = 20 * time.Second },
 			ctxTimeout: 300 * time.Millisecond, wantBody: continueWait,
-			wantContinueWait: true, wantPolls: 1, wantPollsAtLeast: true, within: 1300 * time.Millisecond},
-		{name: "a poll that hangs until the context deadline", script: []reply{cw, {status: 200, body: testAnswer, delay: 10 * time.Second}},
+			wantContinueWait: true, wantPolls: 1, wantPollsAtLeast: true, within: promptly},
+		{name: "a poll that hangs until the context deadline", script: []reply{cw, {status: 200, body: testAnswer, delay: hang}},
 			opts:       func(o *Options) { o.WaitDeadline = 20 * time.Second },
 			ctxTimeout: 500 * time.Millisecond,
 			wantBody:   continueWait, wantContinueWait: true, wantPolls: 1, wantCalls: 2,
-			// The answer goes out before the caller's deadline, not at it.
-			within: 490 * time.Millisecond, atLeast: 250 * time.Millisecond},
-		{name: "a poll that hangs until the deadline", script: []reply{cw, {status: 200, body: testAnswer, delay: 10 * time.Second}},
+			within: promptly, atLeast: 250 * time.Millisecond},
+		{name: "a poll that hangs until the deadline", script: []reply{cw, {status: 200, body: testAnswer, delay: hang}},
 			opts:     func(o *Options) { o.WaitDeadline = 500 * time.Millisecond },
 			wantBody: continueWait, wantContinueWait: true, wantPolls: 1, wantCalls: 2,
-			within: 1500 * time.Millisecond, atLeast: 400 * time.Millisecond},
+			within: promptly, atLeast: 400 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runDo(t, tc) })
 	}
@@ -531,16 +567,16 @@ func TestDoFailures(t *testing.T) {
 		{name: "answer larger than the limit", opts: func(o *Options) { o.MaxResponseBytes = 64 },
 			script:     []reply{{status: 200, body: `{"results":"` + strings.Repeat("x", 100) + `"}`}},
 			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1},
-		{name: "Cube hangs past the request timeout", script: []reply{{status: 200, body: testAnswer, delay: 10 * time.Second}},
+		{name: "Cube hangs past the request timeout", script: []reply{{status: 200, body: testAnswer, delay: hang}},
 			opts:       func(o *Options) { o.RequestTimeout = 300 * time.Millisecond },
 			wantStatus: 504, wantMessagePre: "504 Gateway Timeout", wantCalls: 1,
-			within: 1300 * time.Millisecond, atLeast: 250 * time.Millisecond},
-		{name: "Cube hangs past the context deadline", script: []reply{{status: 200, body: testAnswer, delay: 10 * time.Second}},
+			within: promptly, atLeast: 250 * time.Millisecond},
+		{name: "Cube hangs past the context deadline", script: []reply{{status: 200, body: testAnswer, delay: hang}},
 			opts:       func(o *Options) { o.RequestTimeout, o.WaitDeadline = 20*time.Second, 20*time.Second },
 			ctxTimeout: 300 * time.Millisecond,
 			wantStatus: 504, wantMessagePre: "504 Gateway Timeout", wantCalls: 1,
-			within: 290 * time.Millisecond, atLeast: 50 * time.Millisecond},
-		{name: "Cube unreachable", closed: true, wantStatus: 502, wantMessagePre: "502 Bad Gateway", within: 5 * time.Second},
+			within: promptly, atLeast: 50 * time.Millisecond},
+		{name: "Cube unreachable", closed: true, wantStatus: 502, wantMessagePre: "502 Bad Gateway", within: promptly},
 		{name: "UserError keeps the text, drops the stack", script: []reply{{status: 400, body: string(userError)}},
 			wantStatus: 400, wantMessage: "'nope' not found for path 'TrackedEvents.nope'", wantCalls: 1,
 			notInError: []string{"/cube/", "node_modules", "CubeSymbols", "UserError:"}},

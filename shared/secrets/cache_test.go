@@ -3,12 +3,14 @@ package secrets_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"productanalytics/internal/wait"
 	"productanalytics/shared/secrets"
 )
 
@@ -255,16 +257,6 @@ func (c *waitingCtx) Done() <-chan struct{} {
 	return c.Context.Done()
 }
 
-// eventually polls cond for up to 10 s.
-func eventually(cond func() bool) bool {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}
-
 // blockingFetcher is a slow store: each fetch is announced on entered and
 // returns once release is closed.
 type blockingFetcher struct {
@@ -308,9 +300,7 @@ func TestCacheCoalescesConcurrentGets(t *testing.T) {
 		}()
 	}
 	// Should Gets not be coalesced, the extra fetches show up in calls.
-	if !eventually(func() bool { return ctx.waiting.Load() >= n || f.calls.Load() > 1 }) {
-		t.Fatalf("after 10 s, %d of %d Gets are waiting", ctx.waiting.Load(), n)
-	}
+	wait.Until(t, fmt.Sprintf("%d Gets waiting on one fetch", n), func() bool { return ctx.waiting.Load() >= n || f.calls.Load() > 1 })
 	close(f.release)
 	for range n {
 		if r := <-results; r.v != "k1" || r.err != nil {
@@ -343,9 +333,7 @@ func TestCacheCallerGivingUpDoesNotFailOthers(t *testing.T) {
 		}
 		patientGot <- v
 	}()
-	if !eventually(func() bool { return patient.waiting.Load() > 0 }) {
-		t.Fatal("the second Get never waited on the fetch")
-	}
+	wait.Until(t, "the second Get to wait on the fetch", func() bool { return patient.waiting.Load() > 0 })
 
 	quit()
 	select {

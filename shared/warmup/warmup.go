@@ -116,8 +116,9 @@ func NewRunner(c Cube, log *slog.Logger) *Runner {
 // Run warms every project-query pair of in, at most in.Concurrency at once.
 // It returns the summary, and ErrAllFailed (wrapped) when nothing succeeded.
 func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
-	sum := Summary{Started: time.Now().UTC()}
-	if err := r.defaults(&in); err != nil {
+	now := time.Now()
+	sum := Summary{Started: now.UTC()}
+	if err := r.defaults(&in, now); err != nil {
 		return sum, err
 	}
 	if in.Deadline > 0 {
@@ -170,7 +171,9 @@ func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
 	return sum, nil
 }
 
-func (r *Runner) defaults(in *Input) error {
+// defaults fills in what in leaves out; the dashboards' queries are dated
+// at now, the run's start.
+func (r *Runner) defaults(in *Input, now time.Time) error {
 	if len(in.Projects) == 0 {
 		return errors.New("no projects to warm: the input needs \"projects\": [ids]")
 	}
@@ -180,7 +183,7 @@ func (r *Runner) defaults(in *Input) error {
 		}
 	}
 	if len(in.Queries) == 0 {
-		for _, q := range dashboards.Queries(time.Now()) {
+		for _, q := range dashboards.Queries(now) {
 			in.Queries = append(in.Queries, NamedQuery{Name: q.Name, Query: q.Query})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"productanalytics/internal/wait"
 	"productanalytics/shared/cube"
 	"productanalytics/shared/dashboards"
 )
@@ -20,8 +22,11 @@ import (
 // fakeCube answers per project: projects in missing have no database, and
 // every answer has as many rows as the project id.
 type fakeCube struct {
-	missing  map[int64]bool
-	delay    time.Duration
+	missing map[int64]bool
+	delay   time.Duration
+	// gather holds every query until that many have been in flight at
+	// once: a runner that never runs them side by side never gets an answer.
+	gather   int64
 	inFlight atomic.Int64
 	peak     atomic.Int64
 	mu       sync.Mutex
@@ -41,6 +46,11 @@ func (f *fakeCube) Do(ctx context.Context, req cube.Request) (*cube.Response, er
 	f.mu.Lock()
 	f.seen = append(f.seen, req)
 	f.mu.Unlock()
+	if f.gather > 0 {
+		if err := wait.For(ctx, fmt.Sprintf("%d queries in flight at once", f.gather), func() bool { return f.peak.Load() >= f.gather }); err != nil {
+			return nil, &cube.Error{Status: 504, Message: err.Error()}
+		}
+	}
 	if req.Endpoint == cube.PreAggregationJobs {
 		return f.jobs(req.ProjectID)
 	}
@@ -59,8 +69,8 @@ func (f *fakeCube) Do(ctx context.Context, req cube.Request) (*cube.Response, er
 func runner(c Cube) *Runner { return NewRunner(c, slog.New(slog.NewJSONHandler(io.Discard, nil))) }
 
 func TestRunDefaultsToTheDashboards(t *testing.T) {
-	f := &fakeCube{delay: 5 * time.Millisecond}
-	sum, err := runner(f).Run(context.Background(), Input{Projects: []int64{1, 2}, Concurrency: 3})
+	f := &fakeCube{gather: 3}
+	sum, err := runner(f).Run(context.Background(), Input{Projects: []int64{1, 2}, Concurrency: 3, QueryTimeout: Duration(wait.Deadline)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +83,8 @@ func TestRunDefaultsToTheDashboards(t *testing.T) {
 			t.Errorf("result %+v", r)
 		}
 	}
-	if p := f.peak.Load(); p > 3 || p < 2 {
-		t.Errorf("peak in flight %d; want at most 3 (and some concurrency)", p)
+	if p := f.peak.Load(); p != 3 {
+		t.Errorf("peak in flight %d; want the concurrency, 3", p)
 	}
 	// Every request names its own project, and its query is the project's.
 	for _, req := range f.seen {

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
+	"productanalytics/internal/wait"
 	"productanalytics/shared/access/gitlabtest"
 )
 
@@ -26,7 +28,9 @@ func TestGitLabModeEndToEnd(t *testing.T) {
 	logs := &logcheck.Buffer{}
 	s, err := stack.Start(ctx, stack.Options{
 		Root: root, DB: db, Log: logs,
-		Env: map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": gl.URL, "GITLAB_TIMEOUT": "1s"},
+		// Long bounds: a loaded machine must not turn an answer into a
+		// timeout, nor let the reporter's cached access expire mid-test.
+		Env: map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": gl.URL, "GITLAB_TIMEOUT": "10s", "GITLAB_ALLOW_TTL": "1h"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,10 +118,11 @@ func TestGitLabModeEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 || gl.Calls() != calls {
 		t.Fatalf("second request: %d after %d GitLab calls; want 200 from the cache", resp.StatusCode, gl.Calls()-calls)
 	}
+	// Each request's line is written after its answer: wait for them all.
+	wait.Until(t, fmt.Sprintf("%d request log lines", len(tests)+1), func() bool {
+		return strings.Count(logs.String(), `"msg":"request"`) == len(tests)+1
+	})
 	out := logs.String()
-	if !strings.Contains(out, `"msg":"request"`) {
-		t.Fatal("no request log line captured")
-	}
 	var tokens []string
 	for _, kind := range []gitlabtest.Kind{gitlabtest.PrivateToken, gitlabtest.OAuth} {
 		for _, r := range append(gitlabtest.Roles(), gitlabtest.Role{Name: "revoked"}) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,17 +227,11 @@ func TestContinueWaitIsPolled(t *testing.T) {
 	if a.took < slowQuery {
 		t.Fatalf("answered in %s, before the slow query could finish (%s)", a.took, slowQuery)
 	}
-	var polls int
-	for _, line := range strings.Split(apiLogs.String(), "\n") {
-		if strings.Contains(line, `"endpoint":"load"`) && strings.Contains(line, `"polls":`) {
-			m := regexp.MustCompile(`"polls":(\d+)`).FindStringSubmatch(line)
-			polls, _ = strconv.Atoi(m[1])
-		}
+	n := polls(t, a)
+	if n < 1 {
+		t.Fatalf("the slow load was not polled (polls %d)", n)
 	}
-	if polls < 1 {
-		t.Fatalf("the last load was not polled (polls %d)", polls)
-	}
-	t.Logf("slow query answered after %s and %d polls", a.took.Round(time.Millisecond), polls)
+	t.Logf("slow query answered after %s and %d polls", a.took.Round(time.Millisecond), n)
 }
 
 func str(v any) string {

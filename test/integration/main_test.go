@@ -14,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
+	"productanalytics/internal/wait"
 )
 
 // The stack every test here shares. Cube's continue-wait timeout is short
@@ -100,6 +102,8 @@ type answer struct {
 	status int
 	body   []byte
 	took   time.Duration
+	// id is the X-Request-Id the request was sent with.
+	id string
 }
 
 func (a answer) String() string { return fmt.Sprintf("%d %s", a.status, truncate(string(a.body), 400)) }
@@ -118,6 +122,8 @@ func call(t testing.TB, method, path string, project int64, body string) answer 
 		req.Header.Set("Authorization", "Bearer "+stack.Token(time.Hour, project))
 	}
 	req.Header.Set("Content-Type", "application/json")
+	id := fmt.Sprintf("it-%d", requestIDs.Add(1))
+	req.Header.Set("X-Request-Id", id)
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -125,7 +131,35 @@ func call(t testing.TB, method, path string, project int64, body string) answer 
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, body: b, took: time.Since(start)}
+	return answer{status: resp.StatusCode, body: b, took: time.Since(start), id: id}
+}
+
+// requestIDs numbers the requests the tests send, so that each one's log
+// line can be found.
+var requestIDs atomic.Int64
+
+// logLine waits for the API's log line of the request a answered, which the
+// API writes after its answer, and returns it.
+func logLine(t testing.TB, a answer) map[string]any {
+	t.Helper()
+	var line map[string]any
+	wait.Until(t, "the API's log line of request "+a.id, func() bool {
+		for _, l := range strings.Split(apiLogs.String(), "\n") {
+			if strings.Contains(l, `"request_id":"`+a.id+`"`) {
+				return json.Unmarshal([]byte(l), &line) == nil
+			}
+		}
+		return false
+	})
+	return line
+}
+
+// polls returns how many times the API re-sent a request to Cube after
+// "Continue wait", from its log line.
+func polls(t testing.TB, a answer) int {
+	t.Helper()
+	n, _ := logLine(t, a)["polls"].(float64)
+	return int(n)
 }
 
 func load(t testing.TB, project int64, query string) answer {

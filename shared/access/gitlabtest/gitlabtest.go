@@ -59,6 +59,7 @@ type Server struct {
 	status  int
 	delay   time.Duration
 	body    string
+	held    chan struct{} // while not nil, requests wait for it to close
 }
 
 // New starts a stand-in GitLab with no users; Close stops it.
@@ -202,14 +203,40 @@ func (s *Server) Fail(status int, delay time.Duration, body string) {
 	s.status, s.delay, s.body = status, delay, body
 }
 
+// Hold makes every request wait, as on a stalled GitLab, until release is
+// called or the request ends. Tests use it to know a call is in flight
+// (Calls counts it on arrival) without guessing how long it takes.
+func (s *Server) Hold() (release func()) {
+	held := make(chan struct{})
+	s.mu.Lock()
+	s.held = held
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.held = nil
+			s.mu.Unlock()
+			close(held)
+		})
+	}
+}
+
 // Calls returns how many requests the stand-in has received.
 func (s *Server) Calls() int64 { return s.calls.Load() }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.calls.Add(1)
 	s.mu.Lock()
-	status, delay, body := s.status, s.delay, s.body
+	status, delay, body, held := s.status, s.delay, s.body, s.held
 	s.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if delay > 0 {
 		select {
 		case <-time.After(delay):
