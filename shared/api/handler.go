@@ -125,7 +125,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 		if err != nil {
 			return writeError(w, err)
 		}
-		req.Query, includeToken = parsed.Query, parsed.IncludeToken || param
+		req.Query, includeToken = parsed.Query.AppendJSON(nil), parsed.IncludeToken || param
 	}
 	cubeStart := time.Now()
 	res, err := h.cube.Do(r.Context(), req)
@@ -191,14 +191,14 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, nil
 	}
 	if r.ContentLength > request.MaxBodyBytes {
-		return nil, request.ErrTooLarge
+		return nil, request.ErrBodyTooLarge
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, request.MaxBodyBytes+1))
 	if err != nil {
-		return nil, &request.Error{Status: http.StatusBadRequest, Message: "the request body could not be read"}
+		return nil, &request.Error{Problem: "the request body could not be read"}
 	}
 	if len(b) > request.MaxBodyBytes {
-		return nil, request.ErrTooLarge
+		return nil, request.ErrBodyTooLarge
 	}
 	return b, nil
 }
@@ -227,9 +227,12 @@ func withToken(body []byte, token string) []byte {
 }
 
 func writeError(w http.ResponseWriter, err error) int {
+	if errors.Is(err, request.ErrBodyTooLarge) {
+		return writeMessage(w, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
+	}
 	var re *request.Error
 	if errors.As(err, &re) {
-		return writeMessage(w, re.Status, re.Message)
+		return writeMessage(w, http.StatusBadRequest, re.Error())
 	}
 	return writeMessage(w, http.StatusBadRequest, "400 Bad request")
 }

@@ -5,8 +5,8 @@ package request
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 )
 
@@ -14,29 +14,28 @@ import (
 // limit is the same.
 const MaxBodyBytes = 1 << 20
 
-// MaxLimit is the largest row limit Cube serves.
-const MaxLimit = 50000
-
-// Error is a refusal of the caller's request: the status and the message to
-// answer with.
+// Error is a refusal of what the caller sent: the part that is wrong
+// (Field, such as "query.timezone"; empty for the request as a whole) and
+// what is wrong with it. The API answers it with 400 and its text.
 type Error struct {
-	Status  int
-	Message string
+	Field   string
+	Problem string
 }
 
-func (e *Error) Error() string { return e.Message }
-
-func badRequest(format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return e.Problem
+	}
+	return e.Field + " " + e.Problem
 }
 
-// ErrTooLarge is the answer to a body over MaxBodyBytes.
-var ErrTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Message: "413 Request Entity Too Large"}
+// ErrBodyTooLarge is returned for a body over MaxBodyBytes.
+var ErrBodyTooLarge = errors.New("the request body is larger than 1 MB")
 
 // ProjectID parses the path's project id. Only the canonical form of a
 // positive 63-bit integer is accepted, so that one project has one spelling.
 func ProjectID(s string) (int64, error) {
-	invalid := badRequest("id is invalid: it must be a positive integer project ID, got %q", truncate(s, 32))
+	invalid := &Error{Field: "id", Problem: fmt.Sprintf("is invalid: it must be a positive integer project ID, got %q", truncate(s, 32))}
 	if s == "" || s[0] < '1' || s[0] > '9' {
 		return 0, invalid
 	}
@@ -52,61 +51,90 @@ func ProjectID(s string) (int64, error) {
 	return id, nil
 }
 
-// Body is a validated load or dry-run request.
+// Body is a validated load or dry-run request body.
 type Body struct {
-	// Query is the caller's Cube query, forwarded byte for byte.
-	Query json.RawMessage
-	// QueryType is what Cube is asked for; always "multi".
-	QueryType string
+	// Query is the caller's Cube query, checked.
+	Query *Query
 	// IncludeToken asks for the Cube token in the answer.
 	IncludeToken bool
 }
 
-// ParseBody parses and validates a load or dry-run body.
+// ParseBody parses and checks a load or dry-run body: {"query": {...},
+// "queryType": "multi", "include_token": false}. Other keys are ignored, as
+// GitLab's API ignores them; none of them reaches Cube.
 func ParseBody(data []byte) (Body, error) {
 	if len(data) > MaxBodyBytes {
-		return Body{}, ErrTooLarge
+		return Body{}, ErrBodyTooLarge
 	}
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return Body{}, badRequest("query is missing")
+	if len(bytes.TrimSpace(data)) == 0 {
+		return Body{}, &Error{Field: "query", Problem: "is missing"}
 	}
-	var raw struct {
-		Query        json.RawMessage `json:"query"`
-		QueryType    json.RawMessage `json:"queryType"`
-		IncludeToken json.RawMessage `json:"include_token"`
-	}
-	if data[0] != '{' {
-		return Body{}, badRequest("request body must be a JSON object")
-	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return Body{}, badRequest("request body is not valid JSON: %s", jsonProblem(err))
-	}
-	b := Body{QueryType: "multi"}
-	if len(raw.Query) == 0 || string(raw.Query) == "null" {
-		return Body{}, badRequest("query is missing")
-	}
-	if raw.Query[0] != '{' {
-		return Body{}, badRequest("query must be a JSON object (a Cube query)")
-	}
-	if err := ValidateQuery(raw.Query); err != nil {
+	var b Body
+	r := newReader(data)
+	err := r.object("", "a JSON object", func(key string) error {
+		switch key {
+		case "query":
+			if null, err := r.null(); null || err != nil {
+				return err
+			}
+			if tok, err := r.peek(); err != nil {
+				return err
+			} else if tok != json.Delim('{') {
+				r.skip()
+				return &Error{Field: "query", Problem: "must be a JSON object (a Cube query)"}
+			}
+			q, err := r.query("query")
+			b.Query = q
+			return err
+		case "queryType":
+			if null, err := r.null(); null || err != nil {
+				return err
+			}
+			if qt, err := r.str(key); err != nil || qt != "multi" {
+				return &Error{Field: "queryType", Problem: `is not supported: only "multi" is`}
+			}
+			return nil
+		case "include_token":
+			v, err := r.includeToken()
+			b.IncludeToken = v
+			return err
+		}
+		return r.skip()
+	})
+	if err != nil {
+		if e, ok := err.(*Error); ok && e.Field == "" && e.Problem == "must be a JSON object" {
+			e.Problem = "the request body must be a JSON object"
+		}
 		return Body{}, err
 	}
-	b.Query = raw.Query
-	if len(raw.QueryType) > 0 && string(raw.QueryType) != "null" {
-		var qt string
-		if err := json.Unmarshal(raw.QueryType, &qt); err != nil || qt != "multi" {
-			return Body{}, badRequest(`queryType is not supported: only "multi" is`)
-		}
+	if err := r.end(); err != nil {
+		return Body{}, err
 	}
-	if len(raw.IncludeToken) > 0 && string(raw.IncludeToken) != "null" {
-		v, err := parseBool(raw.IncludeToken)
-		if err != nil {
-			return Body{}, err
-		}
-		b.IncludeToken = v
+	if b.Query == nil {
+		return Body{}, &Error{Field: "query", Problem: "is missing"}
 	}
 	return b, nil
+}
+
+// includeToken reads include_token: a JSON boolean, or the strings a form
+// field would carry, as GitLab's API takes them.
+func (r *reader) includeToken() (bool, error) {
+	tok, err := r.token()
+	if err != nil {
+		return false, err
+	}
+	switch v := tok.(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	case string:
+		return IncludeTokenParam(v)
+	case json.Delim:
+		r.has, r.peeked = true, tok
+		r.skip()
+	}
+	return false, &Error{Field: "include_token", Problem: "is invalid: it must be true or false"}
 }
 
 // IncludeTokenParam parses the include_token query-string parameter; absent
@@ -118,33 +146,7 @@ func IncludeTokenParam(v string) (bool, error) {
 	case "true", "1", "yes", "on", "t", "y":
 		return true, nil
 	}
-	return false, badRequest("include_token is invalid: it must be true or false")
-}
-
-// parseBool accepts a JSON boolean or the strings a form field would carry,
-// as GitLab's API does.
-func parseBool(raw json.RawMessage) (bool, error) {
-	switch string(raw) {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return IncludeTokenParam(s)
-	}
-	return false, badRequest("include_token is invalid: it must be true or false")
-}
-
-func jsonProblem(err error) string {
-	switch e := err.(type) {
-	case *json.SyntaxError:
-		return fmt.Sprintf("%s at byte %d", e.Error(), e.Offset)
-	case *json.UnmarshalTypeError:
-		return fmt.Sprintf("%s has the wrong type", e.Field)
-	}
-	return err.Error()
+	return false, &Error{Field: "include_token", Problem: "is invalid: it must be true or false"}
 }
 
 func truncate(s string, n int) string {

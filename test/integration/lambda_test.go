@@ -136,8 +136,10 @@ func expect(t *testing.T, ev proxyEvent) expected {
 	if endpoint != "meta" {
 		if _, err := request.ParseBody([]byte(ev.body)); err != nil {
 			var re *request.Error
-			errors.As(err, &re)
-			x.status, x.message = re.Status, re.Message
+			if !errors.As(err, &re) {
+				t.Fatalf("event body: %v", err)
+			}
+			x.status, x.message = 400, re.Error()
 			return x
 		}
 	}

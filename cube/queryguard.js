@@ -1,0 +1,348 @@
+'use strict';
+
+// Query guard for a multi-tenant Cube: refuses any query that is not made
+// only of fields Cube documents, each string in a strict grammar, each list
+// bounded. Some Cube versions paste strings of the query into SQL
+// (`timezone` into AT TIME ZONE '...' in Cube 0.33), and a tenant holding a
+// Cube token could otherwise send one straight to Cube.
+//
+// The rules are those of the product analytics API (shared/request in the
+// Go code); a test checks that both give the same verdict on the same
+// queries. Add it to a Cube configuration (cube.js) as is:
+//
+//   const { queryRewrite } = require('./queryguard');
+//   module.exports = { queryRewrite, ... };
+//
+// Cube calls queryRewrite with each query after its own schema check and
+// normalisation (order as pairs, dates formatted), before any SQL is built,
+// for load, dry-run, sql and subscriptions alike. It accepts the raw forms
+// too, so it can be tried on what a client sends.
+
+const { UserError } = require('@cubejs-backend/api-gateway');
+
+const LIMITS = {
+  maxLimit: 50000,
+  maxOffset: 2147483647,
+  maxMembers: 100,
+  maxTimeDimensions: 10,
+  maxFilters: 100,
+  maxFilterDepth: 8,
+  maxValues: 1000,
+  maxValueLength: 4096,
+  maxOrder: 100,
+  maxCompareDateRanges: 12,
+  maxNameLength: 128,
+  maxRelativeDateLength: 64,
+};
+
+const GRANULARITIES = ['second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year'];
+const DIMENSION_GRANULARITIES = GRANULARITIES.filter((g) => g !== 'quarter');
+const OPERATORS = [
+  'equals', 'notEquals', 'contains', 'notContains', 'startsWith', 'notStartsWith',
+  'endsWith', 'notEndsWith', 'in', 'notIn', 'gt', 'gte', 'lt', 'lte', 'set', 'notSet',
+  'inDateRange', 'notInDateRange', 'onTheDate', 'beforeDate', 'beforeOrOnDate',
+  'afterDate', 'afterOrOnDate', 'measureFilter',
+];
+const QUERY_FIELDS = ['measures', 'dimensions', 'segments', 'timeDimensions', 'filters', 'order',
+  'limit', 'offset', 'timezone', 'total', 'ungrouped', 'renewQuery', 'responseFormat'];
+
+const NAME_PART = /^[A-Za-z0-9_]+$/;
+const ZONE = /^[A-Za-z][A-Za-z0-9_+\-/]*$/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?Z?)?$/;
+const RELATIVE = /^[A-Za-z][A-Za-z0-9 :-]*$/;
+
+class Refusal extends Error {
+  constructor(field, problem) {
+    super(field ? `${field} ${problem}` : problem);
+    this.field = field;
+  }
+}
+
+const absent = (v) => v === undefined || v === null;
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function validMember(s, withGranularity) {
+  if (typeof s !== 'string' || s.length > LIMITS.maxNameLength) return false;
+  const parts = s.split('.');
+  if (!parts.every((p) => NAME_PART.test(p))) return false;
+  return parts.length === 2 || (withGranularity && parts.length === 3 && DIMENSION_GRANULARITIES.includes(parts[2]));
+}
+
+function validTimezone(s) {
+  if (typeof s !== 'string' || s.length === 0 || s.length > 64 || s === 'Local' || !ZONE.test(s) || s.includes('//') || s.endsWith('/')) {
+    return false;
+  }
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: s }); // eslint-disable-line no-new
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
+function validDate(s) {
+  if (typeof s !== 'string') return false;
+  const m = DATE.exec(s);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+  if (days === undefined || d < 1 || d > days) return false;
+  if (m[4] === undefined) return true;
+  return Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60;
+}
+
+function validRelativeDate(s) {
+  return typeof s === 'string' && s.length > 0 && s.length <= LIMITS.maxRelativeDateLength && RELATIVE.test(s);
+}
+
+function validValue(s) {
+  // Bytes, as the API counts them.
+  return Buffer.byteLength(s, 'utf8') <= LIMITS.maxValueLength && !/[\u0000-\u001f\u007f]/.test(s);
+}
+
+function quote(s, n) {
+  const t = String(s);
+  return JSON.stringify(t.length > n ? `${t.slice(0, n)}...` : t);
+}
+
+function join(field, key) {
+  const k = key.length > 0 && key.length <= 64 && NAME_PART.test(key) ? key : quote(key, 64);
+  return field ? `${field}.${k}` : k;
+}
+
+function keysOf(obj, field, allowed, what) {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) {
+      throw new Refusal(join(field, key), `is not a field of ${what}`);
+    }
+  }
+}
+
+// array checks that v is an array and calls each on its elements in turn,
+// refusing at the first one past max, as a reader of the JSON text would.
+function array(v, field, what, max, each = () => {}) {
+  if (!Array.isArray(v)) throw new Refusal(field, `must be ${what}`);
+  v.forEach((e, i) => {
+    if (i === max) throw new Refusal(field, `has more than ${max} elements`);
+    each(e, i);
+  });
+  return v;
+}
+
+function members(v, field, withGranularity) {
+  array(v, field, 'an array of member names', LIMITS.maxMembers, (name, i) => {
+    if (typeof name !== 'string') throw new Refusal(`${field}[${i}]`, 'must be a string');
+    if (!validMember(name, withGranularity)) throw new Refusal(`${field}[${i}]`, 'is not a member name of the form "Cube.member"');
+  });
+}
+
+function string(v, field) {
+  if (typeof v !== 'string') throw new Refusal(field, 'must be a string');
+  return v;
+}
+
+function dateRange(v, field) {
+  if (typeof v === 'string') {
+    if (!validRelativeDate(v)) throw new Refusal(field, 'must be one or two dates, or a relative range such as "last 7 days"');
+    return;
+  }
+  array(v, field, 'one or two dates, or a relative range such as "last 7 days"', 2, (d, i) => {
+    if (typeof d !== 'string') throw new Refusal(`${field}[${i}]`, 'must be a string');
+    if (!validDate(d)) throw new Refusal(`${field}[${i}]`, 'is not a date such as 2024-01-31 or 2024-01-31T23:59:59');
+  });
+  if (v.length === 0) throw new Refusal(field, 'needs one or two dates');
+}
+
+function timeDimension(td, field) {
+  if (!isObject(td)) throw new Refusal(field, 'must be an object with a dimension');
+  keysOf(td, field, ['dimension', 'granularity', 'dateRange', 'compareDateRange'], 'a time dimension');
+  if (absent(td.dimension)) throw new Refusal(`${field}.dimension`, 'is missing');
+  if (!validMember(string(td.dimension, `${field}.dimension`), false)) {
+    throw new Refusal(`${field}.dimension`, 'is not a member name of the form "Cube.member"');
+  }
+  if (!absent(td.granularity) && !GRANULARITIES.includes(string(td.granularity, `${field}.granularity`))) {
+    throw new Refusal(`${field}.granularity`, `must be one of ${GRANULARITIES.join(', ')}`);
+  }
+  if (!absent(td.dateRange)) dateRange(td.dateRange, `${field}.dateRange`);
+  if (!absent(td.compareDateRange)) {
+    const at = `${field}.compareDateRange`;
+    array(td.compareDateRange, at, 'an array of date ranges', LIMITS.maxCompareDateRanges, (d, i) => dateRange(d, `${at}[${i}]`));
+    if (td.compareDateRange.length === 0) throw new Refusal(at, 'needs at least one date range');
+    if (!absent(td.dateRange)) throw new Refusal(field, 'has both dateRange and compareDateRange: give one');
+  }
+  return td;
+}
+
+function valuesOf(operator) {
+  if (['set', 'notSet', 'measureFilter'].includes(operator)) return { n: -1, dates: false };
+  if (['inDateRange', 'notInDateRange'].includes(operator)) return { n: 2, dates: true };
+  if (['onTheDate', 'beforeDate', 'beforeOrOnDate', 'afterDate', 'afterOrOnDate'].includes(operator)) return { n: 1, dates: true };
+  return { n: 0, dates: false };
+}
+
+function filters(list, field, depth, count, uses) {
+  if (depth > LIMITS.maxFilterDepth) throw new Refusal(field, `nests and/or groups deeper than ${LIMITS.maxFilterDepth} levels`);
+  array(list, field, 'an array of filters', LIMITS.maxFilters, (f, i) => {
+    count.n += 1;
+    if (count.n > LIMITS.maxFilters) throw new Refusal(field, `brings the query's filters past ${LIMITS.maxFilters}`);
+    filter(f, `${field}[${i}]`, depth, count, uses);
+  });
+}
+
+function filter(f, field, depth, count, uses) {
+  if (!isObject(f)) throw new Refusal(field, 'must be a filter object');
+  keysOf(f, field, ['member', 'dimension', 'operator', 'values', 'or', 'and'], 'a filter');
+  const has = (k) => !absent(f[k]);
+  if (has('member')) memberOf(f.member, `${field}.member`);
+  if (has('dimension')) memberOf(f.dimension, `${field}.dimension`);
+  if (has('operator') && !OPERATORS.includes(string(f.operator, `${field}.operator`))) {
+    throw new Refusal(`${field}.operator`, "is not one of Cube's operators");
+  }
+  if (has('values')) {
+    array(f.values, `${field}.values`, 'an array of values', LIMITS.maxValues, (v, i) => {
+      const at = `${field}.values[${i}]`;
+      if (typeof v === 'string') {
+        if (!validValue(v)) throw new Refusal(at, `must be text of at most ${LIMITS.maxValueLength} bytes without control characters`);
+      } else if (!(typeof v === 'number' && Number.isFinite(v)) && typeof v !== 'boolean') {
+        throw new Refusal(at, 'must be a string, a number or a boolean');
+      }
+    });
+  }
+  if (has('or')) filters(f.or, `${field}.or`, depth + 1, count, uses);
+  if (has('and')) filters(f.and, `${field}.and`, depth + 1, count, uses);
+  if (has('or') || has('and')) {
+    if (has('or') && has('and')) throw new Refusal(field, 'has both or and and: nest one in the other');
+    if (has('member') || has('dimension') || has('operator') || has('values')) {
+      throw new Refusal(field, 'is an and/or group, which takes nothing else');
+    }
+    if ((f.or || f.and).length === 0) throw new Refusal(field, 'is an empty and/or group');
+    return;
+  }
+  if (has('member') && has('dimension')) throw new Refusal(field, 'has both member and dimension: give one');
+  if (!has('member') && !has('dimension')) throw new Refusal(field, 'needs a member, or an and/or list');
+  if (!has('operator')) throw new Refusal(`${field}.operator`, 'is missing');
+  uses.push({ where: 'filters', name: has('member') ? f.member : f.dimension });
+  const values = has('values') ? f.values : [];
+  const { n, dates } = valuesOf(f.operator);
+  const at = `${field}.values`;
+  if (n < 0 && values.length > 0) throw new Refusal(at, `must be left out: ${f.operator} takes no values`);
+  if (n === 0 && values.length === 0) throw new Refusal(at, `is missing: ${f.operator} needs at least one value`);
+  if (n > 0 && values.length !== n) throw new Refusal(at, `must be ${n} date(s) for ${f.operator}`);
+  if (dates) {
+    values.forEach((v, i) => {
+      if (!validDate(v)) throw new Refusal(`${at}[${i}]`, 'is not a date such as 2024-01-31 or 2024-01-31T23:59:59');
+    });
+  }
+}
+
+function memberOf(v, field) {
+  if (!validMember(string(v, field), false)) throw new Refusal(field, 'is not a member name of the form "Cube.member"');
+}
+
+function order(v, field) {
+  const check = (at, member, dir) => {
+    if (typeof member !== 'string' || !validMember(member, false)) throw new Refusal(at, 'is not a member name of the form "Cube.member"');
+    if (dir !== 'asc' && dir !== 'desc') throw new Refusal(at, 'must be "asc" or "desc"');
+  };
+  if (isObject(v)) {
+    Object.keys(v).forEach((k, i) => {
+      if (typeof v[k] !== 'string') throw new Refusal(join(field, k), 'must be a string');
+      check(join(field, k), k, v[k]);
+      if (i === LIMITS.maxOrder) throw new Refusal(field, `has more than ${LIMITS.maxOrder} members`);
+    });
+    return;
+  }
+  array(v, field, 'an object or an array of ["Member", "asc"|"desc"] pairs', LIMITS.maxOrder, (p, i) => {
+    const at = `${field}[${i}]`;
+    array(p, at, 'a ["Member", "asc"|"desc"] pair', 2, (s, j) => string(s, `${at}[${j}]`));
+    if (p.length !== 2) throw new Refusal(at, 'must be a ["Member", "asc"|"desc"] pair');
+    check(at, p[0], p[1]);
+  });
+}
+
+function integer(v, field, lo, hi) {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new Refusal(field, 'must be a whole number');
+  if (v < lo || v > hi) throw new Refusal(field, `is ${v}, outside ${lo} to ${hi}`);
+}
+
+function boolean(v, field) {
+  if (typeof v !== 'boolean') throw new Refusal(field, 'must be true or false');
+}
+
+const cubeOf = (member) => member.split('.')[0];
+
+// oneCube is GitLab's documented rule, applied to every cube: a query that
+// measures one cube uses only that cube's members elsewhere.
+function oneCube(q, uses) {
+  const measured = [...new Set((q.measures || []).map(cubeOf))];
+  if (measured.length === 0) return;
+  for (const u of uses) {
+    if (measured.length > 1) {
+      throw new Refusal('query', `measures several cubes (${measured.sort().join(', ')}), so it cannot also use ${u.where} member ${u.name}: send one query per cube`);
+    }
+    if (cubeOf(u.name) !== measured[0]) {
+      throw new Refusal('query', `measures ${measured[0]}, so its ${u.where} must be ${measured[0]} members: ${u.name} is not`);
+    }
+  }
+}
+
+// check throws a Refusal naming the first field of q that is wrong.
+function check(q) {
+  const field = 'query';
+  if (!isObject(q)) throw new Refusal(field, 'must be a JSON object (a Cube query)');
+  keysOf(q, field, QUERY_FIELDS, `a Cube query (${QUERY_FIELDS.join(', ')})`);
+  const has = (k) => !absent(q[k]);
+  const uses = [];
+  if (has('measures')) members(q.measures, 'query.measures', false);
+  if (has('dimensions')) {
+    members(q.dimensions, 'query.dimensions', true);
+    q.dimensions.forEach((name) => uses.push({ where: 'dimensions', name }));
+  }
+  if (has('segments')) {
+    members(q.segments, 'query.segments', false);
+    q.segments.forEach((name) => uses.push({ where: 'segments', name }));
+  }
+  let granular = false;
+  let compared = 0;
+  if (has('timeDimensions')) {
+    array(q.timeDimensions, 'query.timeDimensions', 'an array of time dimensions', LIMITS.maxTimeDimensions, (td, i) => {
+      timeDimension(td, `query.timeDimensions[${i}]`);
+      granular = granular || !absent(td.granularity);
+      if (!absent(td.compareDateRange)) compared += 1;
+      uses.push({ where: 'timeDimensions', name: td.dimension });
+    });
+  }
+  if (has('filters')) filters(q.filters, 'query.filters', 1, { n: 0 }, uses);
+  if (has('order')) order(q.order, 'query.order');
+  if (has('limit')) integer(q.limit, 'query.limit', 1, LIMITS.maxLimit);
+  if (has('offset')) integer(q.offset, 'query.offset', 0, LIMITS.maxOffset);
+  if (has('timezone') && !validTimezone(q.timezone)) {
+    throw new Refusal('query.timezone', 'is not a time zone name such as UTC or America/Los_Angeles');
+  }
+  for (const k of ['total', 'ungrouped', 'renewQuery']) if (has(k)) boolean(q[k], `query.${k}`);
+  if (has('responseFormat') && q.responseFormat !== 'default' && q.responseFormat !== 'compact') {
+    throw new Refusal('query.responseFormat', 'must be "default" or "compact"');
+  }
+  const measures = has('measures') ? q.measures.length : 0;
+  const dimensions = has('dimensions') ? q.dimensions.length : 0;
+  if (measures === 0 && dimensions === 0 && !granular) {
+    throw new Refusal('query', 'needs measures, dimensions or a time dimension with a granularity');
+  }
+  if (compared > 1) throw new Refusal('query.timeDimensions', 'may give compareDateRange for one time dimension only');
+  oneCube(q, uses);
+}
+
+// queryRewrite is Cube's hook: it returns the query unchanged, or refuses
+// it with a 400 that says which field is wrong.
+function queryRewrite(query) {
+  try {
+    check(query);
+  } catch (e) {
+    if (e instanceof Refusal) throw new UserError(e.message);
+    throw e;
+  }
+  return query;
+}
+
+module.exports = { queryRewrite, check, Refusal, LIMITS };
