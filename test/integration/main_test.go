@@ -111,6 +111,15 @@ func (a answer) String() string { return fmt.Sprintf("%d %s", a.status, truncate
 // call sends a request to the API with a caller token for project.
 func call(t testing.TB, method, path string, project int64, body string) answer {
 	t.Helper()
+	a, err := send(method, path, project, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// send is call for goroutines other than the test's: it returns its error.
+func send(method, path string, project int64, body string) (answer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var r io.Reader
@@ -127,11 +136,14 @@ func call(t testing.TB, method, path string, project int64, body string) answer 
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, body: b, took: time.Since(start), id: id}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	return answer{status: resp.StatusCode, body: b, took: time.Since(start), id: id}, nil
 }
 
 // requestIDs numbers the requests the tests send, so that each one's log
