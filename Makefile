@@ -10,7 +10,7 @@ SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run token build test test-repeat lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
+.PHONY: run token build test test-repeat fuzz lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports); Ctrl-C stops it all
@@ -48,6 +48,16 @@ SHUFFLE ?= $(shell date +%s)
 test:
 	@echo "test order: -shuffle=$(SHUFFLE) (replay with: make test SHUFFLE=$(SHUFFLE))"
 	$(GO) test -race -count=1 -shuffle=$(SHUFFLE) ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+## fuzz: each fuzz target for FUZZTIME (default 2m); make test runs them 10s each
+FUZZ := ./shared/request:FuzzParseQuery ./shared/request:FuzzParseBody
+FUZZTIME ?= 2m
+fuzz:
+	@for f in $(FUZZ); do pkg=$${f%%:*}; name=$${f##*:}; \
+	  echo "fuzzing $$name in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## test-repeat: the whole suite N times (default 5), each with a new shuffle
 ## seed; prints which tests failed in which run (not part of CI)

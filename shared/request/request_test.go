@@ -168,3 +168,25 @@ func TestIncludeTokenParam(t *testing.T) {
 	}
 }
 
+
+// FuzzParseBody: a body is accepted with a query that encodes and parses
+// again, or refused with a message; nothing panics.
+func FuzzParseBody(f *testing.F) {
+	f.Add([]byte(seed.Body(seed.TrackedEvents)))
+	f.Add([]byte(`{"query":{"measures":["A.b"]},"include_token":"true","queryType":null,"x":[1,{"y":2}]}`))
+	f.Add([]byte(`{"query":{"measures":["A.b"]},"include_token":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBody(data)
+		if err != nil {
+			var re *Error
+			if err != ErrBodyTooLarge && (!errors.As(err, &re) || re.Error() == "") {
+				t.Fatalf("error %v is not a refusal with a message", err)
+			}
+			return
+		}
+		enc := b.Query.AppendJSON(nil)
+		if _, err := ParseQuery(enc); err != nil {
+			t.Fatalf("the query's encoding %s is refused: %v", enc, err)
+		}
+	})
+}
