@@ -18,7 +18,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	h, log := app.New(ctx, os.Getenv, os.Stdout)
+	h, log, _ := app.New(ctx, app.Options{})
 	addr := net.JoinHostPort(envOr("HOST", "127.0.0.1"), envOr("PORT", "3000"))
 	srv := &http.Server{
 		Addr:              addr,

@@ -2,9 +2,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"productanalytics/shared/apigw"
@@ -13,6 +10,5 @@ import (
 )
 
 func main() {
-	h, _ := app.New(context.Background(), os.Getenv, os.Stdout, cube.Load)
-	lambda.Start(apigw.Handler(h))
+	lambda.Start(apigw.Handler(app.Lambda(cube.Load)))
 }

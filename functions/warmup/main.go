@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -12,5 +11,5 @@ import (
 )
 
 func main() {
-	lambda.Start(app.Warmup(context.Background(), os.Getenv, os.Stdout))
+	lambda.Start(app.Warmup(context.Background(), app.Options{}))
 }

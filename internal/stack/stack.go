@@ -187,12 +187,15 @@ func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, error) {
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	h, _, err := app.New(ctx, app.Options{
+		Getenv:         func(k string) string { return env[k] },
+		Log:            o.Log,
+		SecretsManager: s.moto.Client(),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("the API's configuration: %w", err)
 	}
-	log := app.Logger(o.Log, cfg.LogLevel)
-	return app.BuildWith(ctx, cfg, log, s.moto.Client())
+	return h, nil
 }
 
 func listen(port int, what string) (net.Listener, error) {

@@ -19,18 +19,26 @@ import (
 // that may read a project's product analytics.
 const ReporterAccess = 20
 
-// GitLabOptions configure a GitLab checker.
+// The defaults of GitLabOptions, which a zero value takes.
+const (
+	DefaultGitLabTimeout = 3 * time.Second
+	DefaultAllowTTL      = 60 * time.Second
+	DefaultDenyTTL       = 10 * time.Second
+	DefaultCacheSize     = 10000
+)
+
+// GitLabOptions configure a GitLab checker. Zero values take the defaults.
 type GitLabOptions struct {
 	// URL is the GitLab instance's base address, e.g. https://gitlab.com.
 	URL string
-	// Timeout bounds one call to GitLab (default 3s).
+	// Timeout bounds one call to GitLab.
 	Timeout time.Duration
-	// AllowTTL is how long a granted access is remembered (default 60s),
-	// DenyTTL a refused one (default 10s): a revoked membership takes
-	// effect within AllowTTL, a new one within DenyTTL.
+	// AllowTTL is how long a granted access is remembered, DenyTTL a
+	// refused one: a revoked membership takes effect within AllowTTL, a new
+	// one within DenyTTL.
 	AllowTTL, DenyTTL time.Duration
-	// CacheSize bounds the number of remembered decisions (default 10000);
-	// the least recently used one makes room.
+	// CacheSize bounds the number of remembered decisions; the least
+	// recently used one makes room.
 	CacheSize int
 	// Client calls GitLab (default: a keep-alive client of our own that
 	// follows no redirects).
@@ -57,16 +65,16 @@ func NewGitLab(opts GitLabOptions) (*GitLab, error) {
 		return nil, fmt.Errorf("the GitLab URL %q is not an http(s) URL", opts.URL)
 	}
 	if opts.Timeout <= 0 {
-		opts.Timeout = 3 * time.Second
+		opts.Timeout = DefaultGitLabTimeout
 	}
 	if opts.AllowTTL <= 0 {
-		opts.AllowTTL = 60 * time.Second
+		opts.AllowTTL = DefaultAllowTTL
 	}
 	if opts.DenyTTL <= 0 {
-		opts.DenyTTL = 10 * time.Second
+		opts.DenyTTL = DefaultDenyTTL
 	}
 	if opts.CacheSize <= 0 {
-		opts.CacheSize = 10000
+		opts.CacheSize = DefaultCacheSize
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -27,7 +27,7 @@ type JWKSOptions struct {
 	// audience would otherwise pass.
 	Issuer, Audience string
 	// ProjectsClaim names the claim listing the readable project IDs
-	// (default "projects"); "project_id" for GitLab CI ID tokens.
+	// (default DefaultProjectsClaim); "project_id" for GitLab CI ID tokens.
 	ProjectsClaim string
 	// Leeway allows for clock skew on exp, nbf and iat (default 30s).
 	Leeway time.Duration

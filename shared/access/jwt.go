@@ -13,6 +13,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// DefaultProjectsClaim is the claim listing the readable projects unless
+// told otherwise.
+const DefaultProjectsClaim = "projects"
+
 // JWTOptions configure a JWT checker.
 type JWTOptions struct {
 	// Key returns the HS256 key caller tokens are signed with.
@@ -22,7 +26,7 @@ type JWTOptions struct {
 	// Audience, when set, must be among the token's aud.
 	Audience string
 	// ProjectsClaim names the claim listing the readable project IDs
-	// (default "projects"). It may hold a list or a single ID, as numbers
+	// (default DefaultProjectsClaim). It may hold a list or a single ID, as numbers
 	// or strings.
 	ProjectsClaim string
 	// Leeway allows for clock skew on exp, nbf and iat (default 30s).
@@ -62,7 +66,7 @@ type claimOptions struct {
 
 func newJWT(c claimOptions, algs []string, key func(context.Context, *jwt.Token) (any, error)) *JWT {
 	if c.projectsClaim == "" {
-		c.projectsClaim = "projects"
+		c.projectsClaim = DefaultProjectsClaim
 	}
 	if c.leeway == 0 {
 		c.leeway = 30 * time.Second

@@ -161,22 +161,3 @@ func TestJWTKeyUnavailable(t *testing.T) {
 		t.Fatalf("CheckProject without header = %v after %d key reads", err, calls)
 	}
 }
-
-func TestStatus(t *testing.T) {
-	tests := []struct {
-		err    error
-		status int
-		msg    string
-	}{
-		{ErrUnauthenticated, 401, "401 Unauthorized"},
-		{ErrProjectNotFound, 404, "404 Project Not Found"},
-		{ErrAccessDenied, 401, "Access Denied"},
-		{ErrUnavailable, 503, ErrUnavailable.Error()},
-		{errors.New("anything else"), 401, "401 Unauthorized"},
-	}
-	for _, tt := range tests {
-		if s, m := Status(tt.err); s != tt.status || m != tt.msg {
-			t.Errorf("Status(%v) = %d %q; want %d %q", tt.err, s, m, tt.status, tt.msg)
-		}
-	}
-}

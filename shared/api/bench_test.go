@@ -26,7 +26,7 @@ func (instantCube) Do(context.Context, cube.Request) (*cube.Response, error) {
 
 func benchHandler() *Handler {
 	checker := access.NewJWT(access.JWTOptions{Key: func(context.Context) (string, error) { return callerKey, nil }})
-	return NewHandler(checker, instantCube{}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	return NewHandler(checker, instantCube{}, slog.New(slog.NewJSONHandler(io.Discard, nil)), Options{})
 }
 
 // BenchmarkHandler is the handler's own time per load request, Cube excluded.

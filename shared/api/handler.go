@@ -8,10 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,19 +27,30 @@ type Cube interface {
 
 // Handler serves the product analytics API.
 type Handler struct {
-	access    access.Checker
-	cube      Cube
-	log       *slog.Logger
-	endpoints []cube.Endpoint
+	access access.Checker
+	cube   Cube
+	log    *slog.Logger
+	opts   Options
 }
 
-// NewHandler returns the API handler. endpoints limits the calls it serves
-// (a Lambda function serves one); none means all.
-func NewHandler(checker access.Checker, c Cube, log *slog.Logger, endpoints ...cube.Endpoint) *Handler {
-	if len(endpoints) == 0 {
-		endpoints = []cube.Endpoint{cube.Load, cube.DryRun, cube.Meta}
+// Options tune a Handler. The zero value serves every endpoint, with no
+// limit on the size of an answer.
+type Options struct {
+	// Endpoints limits the calls served (a Lambda function serves one);
+	// none means all.
+	Endpoints []cube.Endpoint
+	// AnswerFits, when set, says whether an answer fits what the transport
+	// can carry (a Lambda function's 6 MB); one that does not is answered
+	// ErrAnswerTooLarge.
+	AnswerFits func(header http.Header, body []byte) bool
+}
+
+// NewHandler returns the API handler.
+func NewHandler(checker access.Checker, c Cube, log *slog.Logger, opts Options) *Handler {
+	if len(opts.Endpoints) == 0 {
+		opts.Endpoints = []cube.Endpoint{cube.Load, cube.DryRun, cube.Meta}
 	}
-	return &Handler{access: checker, cube: c, log: log, endpoints: endpoints}
+	return &Handler{access: checker, cube: c, log: log, opts: opts}
 }
 
 // outcome is what one request's log line tells.
@@ -56,14 +66,91 @@ type outcome struct {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := RequestID(r.Header)
-	w.Header().Set("X-Request-Id", id)
 	var o outcome
-	status := h.serve(w, r, id, &o)
+	body, err := h.serve(w, r, id, &o)
+	status := h.write(w, id, body, err, &o)
+	logRequest(h.log, r, id, status, time.Since(start), o)
+}
+
+// serve answers a request: Cube's answer, or what went wrong.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string, o *outcome) ([]byte, error) {
+	idText, endpoint, ok := route(r.URL.Path)
+	if !ok || !slices.Contains(h.opts.Endpoints, endpoint) {
+		return nil, ErrNoRoute
+	}
+	o.endpoint = endpoint
+	if !allowed(endpoint, r.Method) {
+		w.Header().Set("Allow", "POST")
+		if endpoint == cube.Meta {
+			w.Header().Set("Allow", "GET, POST")
+		}
+		return nil, ErrMethod
+	}
+	// Access first, so that a refused caller learns nothing of the request's
+	// validity, and waits for no body.
+	projectID, err := request.ProjectID(idText)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.access.CheckProject(r.Context(), r.Header, projectID); err != nil {
+		return nil, err
+	}
+	o.projectID = projectID
+	call, err := request.Read(w, r, idText, endpoint != cube.Meta)
+	if err != nil {
+		return nil, err
+	}
+	req := cube.Request{Endpoint: endpoint, ProjectID: projectID, RequestID: requestID}
+	if call.Query != nil {
+		req.Query = call.Query.AppendJSON(nil)
+	}
+	cubeStart := time.Now()
+	res, err := h.cube.Do(r.Context(), req)
+	o.cubeTime = time.Since(cubeStart)
+	if res != nil {
+		o.polls = res.Polls
+	}
+	if err != nil {
+		return nil, err
+	}
+	if call.IncludeToken {
+		return withToken(res.Body, res.Token), nil
+	}
+	return res.Body, nil
+}
+
+// write sends the answer: body with 200, or err's status and GitLab's
+// {"message": ...}. Every answer of the API goes out here, with its
+// request id and no caching, and returns the status the caller received.
+func (h *Handler) write(w http.ResponseWriter, requestID string, body []byte, err error, o *outcome) int {
+	hd := w.Header()
+	hd.Set("X-Request-Id", requestID)
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Cache-Control", "no-store")
+	if err == nil && h.opts.AnswerFits != nil && !h.opts.AnswerFits(hd, body) {
+		err = ErrAnswerTooLarge
+	}
+	status := http.StatusOK
+	if err != nil {
+		o.reason = err
+		var msg string
+		status, msg = Answer(err)
+		body, _ = json.Marshal(struct {
+			Message string `json:"message"`
+		}{msg})
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+	return status
+}
+
+// logRequest writes the one log line of a request.
+func logRequest(log *slog.Logger, r *http.Request, id string, status int, took time.Duration, o outcome) {
 	attrs := []slog.Attr{
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
 		slog.Int("status", status),
-		slog.Float64("duration_ms", ms(time.Since(start))),
+		slog.Float64("duration_ms", ms(took)),
 	}
 	if o.endpoint != "" {
 		attrs = append(attrs, slog.String("endpoint", string(o.endpoint)))
@@ -81,80 +168,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			level = slog.LevelError
 		}
 	}
-	h.log.LogAttrs(r.Context(), level, "request", attrs...)
+	log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// serve answers the request and returns the status it answered with.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string, o *outcome) int {
-	idText, endpoint, ok := route(r.URL.Path)
-	if !ok || !h.serves(endpoint) {
-		return writeMessage(w, http.StatusNotFound, "404 Not Found")
-	}
-	o.endpoint = endpoint
-	if !allowed(endpoint, r.Method) {
-		w.Header().Set("Allow", "POST")
-		if endpoint == cube.Meta {
-			w.Header().Set("Allow", "GET, POST")
-		}
-		return writeMessage(w, http.StatusMethodNotAllowed, "405 Method Not Allowed")
-	}
-	projectID, err := request.ProjectID(idText)
-	if err != nil {
-		return writeError(w, err)
-	}
-	if err := h.access.CheckProject(r.Context(), r.Header, projectID); err != nil {
-		o.reason = err
-		status, msg := access.Status(err)
-		return writeMessage(w, status, msg)
-	}
-	o.projectID = projectID
-	req := cube.Request{Endpoint: endpoint, ProjectID: projectID, RequestID: requestID}
-	includeToken := false
-	if endpoint != cube.Meta {
-		body, err := readBody(r)
-		if err != nil {
-			return writeError(w, err)
-		}
-		parsed, err := request.ParseBody(body)
-		if err != nil {
-			return writeError(w, err)
-		}
-		param, err := request.IncludeTokenParam(r.URL.Query().Get("include_token"))
-		if err != nil {
-			return writeError(w, err)
-		}
-		req.Query, includeToken = parsed.Query.AppendJSON(nil), parsed.IncludeToken || param
-	}
-	cubeStart := time.Now()
-	res, err := h.cube.Do(r.Context(), req)
-	o.cubeTime = time.Since(cubeStart)
-	if res != nil {
-		o.polls = res.Polls
-	}
-	if err != nil {
-		o.reason = err
-		var ce *cube.Error
-		if errors.As(err, &ce) {
-			return writeMessage(w, ce.Status, ce.Message)
-		}
-		return writeMessage(w, http.StatusBadGateway, "502 Bad Gateway")
-	}
-	body := res.Body
-	if includeToken {
-		body = withToken(body, res.Token)
-	}
-	return writeJSON(w, http.StatusOK, body)
-}
-
-func (h *Handler) serves(e cube.Endpoint) bool {
-	for _, s := range h.endpoints {
-		if s == e {
-			return true
-		}
-	}
-	return false
+// Unconfigured serves every request with ErrUnconfigured (503), through
+// the same writer and log line as the API: it stands in for the API when
+// the configuration is invalid, whose cause was logged at start.
+func Unconfigured(log *slog.Logger) http.Handler {
+	h := &Handler{log: log}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := RequestID(r.Header)
+		o := outcome{}
+		status := h.write(w, id, nil, ErrUnconfigured, &o)
+		logRequest(log, r, id, status, time.Since(start), o)
+	})
 }
 
 // route matches /projects/{id}/product_analytics/request/{load|dry-run|meta},
@@ -186,23 +216,6 @@ func allowed(e cube.Endpoint, method string) bool {
 	return method == http.MethodPost || e == cube.Meta && method == http.MethodGet
 }
 
-func readBody(r *http.Request) ([]byte, error) {
-	if r.Body == nil {
-		return nil, nil
-	}
-	if r.ContentLength > request.MaxBodyBytes {
-		return nil, request.ErrBodyTooLarge
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, request.MaxBodyBytes+1))
-	if err != nil {
-		return nil, &request.Error{Problem: "the request body could not be read"}
-	}
-	if len(b) > request.MaxBodyBytes {
-		return nil, request.ErrBodyTooLarge
-	}
-	return b, nil
-}
-
 // withToken adds "token" to the top level of Cube's JSON object answer.
 func withToken(body []byte, token string) []byte {
 	i := 0
@@ -224,33 +237,6 @@ func withToken(body []byte, token string) []byte {
 		out = append(out, ',')
 	}
 	return append(out, rest...)
-}
-
-func writeError(w http.ResponseWriter, err error) int {
-	if errors.Is(err, request.ErrBodyTooLarge) {
-		return writeMessage(w, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
-	}
-	var re *request.Error
-	if errors.As(err, &re) {
-		return writeMessage(w, http.StatusBadRequest, re.Error())
-	}
-	return writeMessage(w, http.StatusBadRequest, "400 Bad request")
-}
-
-// writeMessage answers GitLab's error shape, {"message": ...}.
-func writeMessage(w http.ResponseWriter, status int, msg string) int {
-	b, _ := json.Marshal(struct {
-		Message string `json:"message"`
-	}{msg})
-	return writeJSON(w, status, b)
-}
-
-func writeJSON(w http.ResponseWriter, status int, body []byte) int {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(body)
-	return status
 }
 
 // RequestID returns the caller's X-Request-Id when it is a sane token, else a

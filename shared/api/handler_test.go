@@ -8,9 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,10 +90,16 @@ func (k staticKeys) Refresh(context.Context, string) (string, error) { return st
 
 func newTestHandler(t *testing.T, f *fakeCube, endpoints ...cube.Endpoint) *Handler {
 	t.Helper()
-	checker := access.NewJWT(access.JWTOptions{Key: func(context.Context) (string, error) { return callerKey, nil }})
+	return NewHandler(newTestChecker(), newTestClient(f), slog.New(slog.NewJSONHandler(logs, nil)), Options{Endpoints: endpoints})
+}
+
+func newTestChecker() access.Checker {
+	return access.NewJWT(access.JWTOptions{Key: func(context.Context) (string, error) { return callerKey, nil }})
+}
+
+func newTestClient(f *fakeCube) *cube.Client {
 	// Bounds far above a loopback call, however loaded the machine.
-	client := cube.NewClient(staticKeys(cubeKey), cube.Options{BaseURL: f.URL, Issuer: "test", WaitDeadline: 20 * time.Second, RequestTimeout: 10 * time.Second})
-	return NewHandler(checker, client, slog.New(slog.NewJSONHandler(logs, nil)), endpoints...)
+	return cube.NewClient(staticKeys(cubeKey), cube.Options{BaseURL: f.URL, Issuer: "test", WaitDeadline: 20 * time.Second, RequestTimeout: 10 * time.Second})
 }
 
 func callerToken(t *testing.T, claims jwt.MapClaims) string {

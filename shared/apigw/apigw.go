@@ -44,7 +44,11 @@ func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error)
 			if err != nil {
 				return nil, err
 			}
-			return serve(h, r).v2(), nil
+			a, err := serve(h, r)
+			if err != nil {
+				return nil, err
+			}
+			return a.v2(), nil
 		case probe.HTTPMethod != "":
 			var e events.APIGatewayProxyRequest
 			if err := json.Unmarshal(event, &e); err != nil {
@@ -54,7 +58,11 @@ func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error)
 			if err != nil {
 				return nil, err
 			}
-			return serve(h, r).v1(), nil
+			a, err := serve(h, r)
+			if err != nil {
+				return nil, err
+			}
+			return a.v1(), nil
 		}
 		return nil, ErrUnsupportedEvent
 	}
@@ -62,13 +70,16 @@ func Handler(h http.Handler) func(context.Context, json.RawMessage) (any, error)
 
 // serve runs the request an event became through h and returns the answer
 // to put in the response event.
-func serve(h http.Handler, r *http.Request) answer {
+func serve(h http.Handler, r *http.Request) (answer, error) {
 	w := &recorder{header: http.Header{}}
 	h.ServeHTTP(w, r)
-	if a := w.answer(); a.fits() {
-		return a
+	a := w.answer()
+	if !a.fits() {
+		// The handler should have checked with Fits; Lambda would fail the
+		// invoke anyway, with a less clear error.
+		return a, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(a.body))
 	}
-	return tooLarge()
+	return a, nil
 }
 
 func requestV2(ctx context.Context, e *events.APIGatewayV2HTTPRequest) (*http.Request, error) {
@@ -159,14 +170,17 @@ const MaxResponseBytes = 6 << 20
 // fields and headers.
 const headroom = 64 << 10
 
-// tooLarge is the answer to a request whose answer Lambda cannot carry:
-// Lambda would otherwise fail the invoke and API Gateway answer a bare 500.
-func tooLarge() answer {
-	return answer{
-		status: http.StatusBadGateway,
-		header: http.Header{"Content-Type": {"application/json"}},
-		body:   `{"message":"502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset)"}`,
+// ErrTooLarge is returned for an answer larger than Lambda may return.
+var ErrTooLarge = errors.New("the answer is larger than a Lambda function may return")
+
+// Fits reports whether an answer with this body stays within what a Lambda
+// function may return once it is a response event: the handler checks it
+// before answering, so that it can answer something else.
+func Fits(_ http.Header, body []byte) bool {
+	if utf8.Valid(body) {
+		return encodedFits(body)
 	}
+	return base64.StdEncoding.EncodedLen(len(body)) <= MaxResponseBytes-headroom
 }
 
 // recorder is the http.ResponseWriter the handler writes the answer into.
@@ -215,21 +229,26 @@ func (w *recorder) answer() answer {
 
 // fits reports whether the answer stays within what Lambda may return once
 // its body is a JSON string in the response event.
-func (a answer) fits() bool {
-	n := len(a.body)
-	if n > MaxResponseBytes-headroom {
+func (a answer) fits() bool { return encodedFits(a.body) }
+
+// encodedFits reports whether body, as the JSON string of a response event,
+// leaves the headroom below MaxResponseBytes.
+func encodedFits[T string | []byte](body T) bool {
+	limit := MaxResponseBytes - headroom
+	n := len(body)
+	if n > limit {
 		return false
 	}
-	for i := 0; i < len(a.body); i++ {
+	for i := 0; i < len(body); i++ {
 		// encoding/json writes these as \" and \\, or at most \u00XX.
-		switch c := a.body[i]; {
+		switch c := body[i]; {
 		case c == '"' || c == '\\':
 			n++
 		case c < 0x20 || c == '<' || c == '>' || c == '&':
 			n += 5
 		}
 	}
-	return n <= MaxResponseBytes-headroom
+	return n <= limit
 }
 
 func (a answer) v2() events.APIGatewayV2HTTPResponse {

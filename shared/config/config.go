@@ -3,6 +3,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"productanalytics/shared/access"
+	"productanalytics/shared/cube"
+	"productanalytics/shared/secrets"
 )
 
 // Auth modes.
@@ -119,10 +124,10 @@ func (r *reader) cube() Config {
 		CubeAPIURL:         r.url("CUBE_API_URL"),
 		CubeKeySecretID:    r.required("CUBE_API_KEY_SECRET_ID"),
 		CubeTokenIssuer:    r.optional("CUBE_TOKEN_ISSUER", "product-analytics-api"),
-		CubeRequestTimeout: r.duration("CUBE_REQUEST_TIMEOUT", 10*time.Second, time.Second, 28*time.Second),
-		CubeWaitDeadline:   r.duration("CUBE_WAIT_DEADLINE", 25*time.Second, time.Second, 15*time.Minute),
-		SecretCacheTTL:     r.duration("SECRET_CACHE_TTL", 5*time.Minute, time.Second, 24*time.Hour),
-		SecretStaleFor:     r.duration("SECRET_STALE_FOR", 15*time.Minute, time.Second, 24*time.Hour),
+		CubeRequestTimeout: r.duration("CUBE_REQUEST_TIMEOUT", cube.DefaultRequestTimeout, time.Second, 28*time.Second),
+		CubeWaitDeadline:   r.duration("CUBE_WAIT_DEADLINE", cube.DefaultWaitDeadline, time.Second, 15*time.Minute),
+		SecretCacheTTL:     r.duration("SECRET_CACHE_TTL", secrets.DefaultTTL, time.Second, 24*time.Hour),
+		SecretStaleFor:     r.duration("SECRET_STALE_FOR", secrets.DefaultStaleFor, time.Second, 24*time.Hour),
 		LogLevel:           r.level("LOG_LEVEL"),
 	}
 	if c.CubeRequestTimeout > c.CubeWaitDeadline {
@@ -139,12 +144,12 @@ func (r *reader) auth(c *Config) {
 	c.JWKSURL = r.optionalURL("AUTH_JWKS_URL")
 	c.JWTIssuer = r.optional("AUTH_JWT_ISSUER", "")
 	c.JWTAudience = r.optional("AUTH_JWT_AUDIENCE", "")
-	c.JWTProjectsClaim = r.optional("AUTH_JWT_PROJECTS_CLAIM", "projects")
+	c.JWTProjectsClaim = r.optional("AUTH_JWT_PROJECTS_CLAIM", access.DefaultProjectsClaim)
 	c.GitLabURL = r.optionalURL("GITLAB_URL")
-	c.GitLabTimeout = r.duration("GITLAB_TIMEOUT", 3*time.Second, 100*time.Millisecond, 10*time.Second)
-	c.GitLabAllowTTL = r.duration("GITLAB_ALLOW_TTL", 60*time.Second, time.Second, time.Hour)
-	c.GitLabDenyTTL = r.duration("GITLAB_DENY_TTL", 10*time.Second, time.Second, time.Hour)
-	c.GitLabCacheSize = r.integer("GITLAB_CACHE_SIZE", 10000, 1, 1000000)
+	c.GitLabTimeout = r.duration("GITLAB_TIMEOUT", access.DefaultGitLabTimeout, 100*time.Millisecond, 10*time.Second)
+	c.GitLabAllowTTL = r.duration("GITLAB_ALLOW_TTL", access.DefaultAllowTTL, time.Second, time.Hour)
+	c.GitLabDenyTTL = r.duration("GITLAB_DENY_TTL", access.DefaultDenyTTL, time.Second, time.Hour)
+	c.GitLabCacheSize = r.integer("GITLAB_CACHE_SIZE", access.DefaultCacheSize, 1, 1000000)
 	switch c.AuthMode {
 	case AuthJWT:
 		switch {
@@ -261,4 +266,53 @@ func (r *reader) level(name string) slog.Level {
 		r.fail(name, fmt.Errorf("%q is not one of debug, info, warn, error", v))
 	}
 	return l
+}
+
+// CubeOptions are the Cube client's options.
+func (c Config) CubeOptions() cube.Options {
+	return cube.Options{
+		BaseURL:        c.CubeAPIURL,
+		Issuer:         c.CubeTokenIssuer,
+		RequestTimeout: c.CubeRequestTimeout,
+		WaitDeadline:   c.CubeWaitDeadline,
+	}
+}
+
+// SecretOptions are the options of every secret's cache.
+func (c Config) SecretOptions() secrets.Options {
+	return secrets.Options{TTL: c.SecretCacheTTL, StaleFor: c.SecretStaleFor}
+}
+
+// GitLabOptions are the gitlab access mode's options.
+func (c Config) GitLabOptions() access.GitLabOptions {
+	return access.GitLabOptions{
+		URL:       c.GitLabURL,
+		Timeout:   c.GitLabTimeout,
+		AllowTTL:  c.GitLabAllowTTL,
+		DenyTTL:   c.GitLabDenyTTL,
+		CacheSize: c.GitLabCacheSize,
+	}
+}
+
+// JWKSOptions are the options of jwt mode with an issuer's keys; log
+// receives the failures of its background fetches.
+func (c Config) JWKSOptions(log *slog.Logger) access.JWKSOptions {
+	return access.JWKSOptions{
+		URL:           c.JWKSURL,
+		Issuer:        c.JWTIssuer,
+		Audience:      c.JWTAudience,
+		ProjectsClaim: c.JWTProjectsClaim,
+		Log:           log,
+	}
+}
+
+// JWTOptions are the options of jwt mode with a shared HS256 key, which key
+// returns.
+func (c Config) JWTOptions(key func(context.Context) (string, error)) access.JWTOptions {
+	return access.JWTOptions{
+		Key:           key,
+		Issuer:        c.JWTIssuer,
+		Audience:      c.JWTAudience,
+		ProjectsClaim: c.JWTProjectsClaim,
+	}
 }

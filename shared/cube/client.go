@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -35,21 +36,28 @@ type Keys interface {
 	Refresh(ctx context.Context, used string) (string, error)
 }
 
-// Options configure a Client. Zero durations take the defaults.
+// The defaults of Options, which a zero value takes.
+const (
+	DefaultRequestTimeout   = 10 * time.Second
+	DefaultWaitDeadline     = 25 * time.Second
+	DefaultMaxResponseBytes = 64 << 20
+)
+
+// Options configure a Client. Zero values take the defaults above.
 type Options struct {
 	// BaseURL is Cube's address, without /cubejs-api.
 	BaseURL string
 	// Issuer is the iss claim of the tokens minted for Cube.
 	Issuer string
-	// RequestTimeout bounds one HTTP exchange with Cube (default 10s).
+	// RequestTimeout bounds one HTTP exchange with Cube.
 	RequestTimeout time.Duration
-	// WaitDeadline bounds the whole call, Continue-wait polls included
-	// (default 25s); past it the caller is told to continue waiting.
+	// WaitDeadline bounds the whole call, Continue-wait polls included;
+	// past it the caller is told to continue waiting.
 	WaitDeadline time.Duration
 	// HTTPClient is the client to use (default: a keep-alive client of
 	// this package's own).
 	HTTPClient *http.Client
-	// MaxResponseBytes bounds the answer read from Cube (default 64 MiB).
+	// MaxResponseBytes bounds the answer read from Cube.
 	MaxResponseBytes int64
 	// Now is the clock the tokens' iat and exp are taken from (default
 	// time.Now); deadlines always follow the real clock.
@@ -82,13 +90,13 @@ func NewHTTPClient() *http.Client {
 // NewClient returns a Client for the Cube at opts.BaseURL.
 func NewClient(keys Keys, opts Options) *Client {
 	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = 10 * time.Second
+		opts.RequestTimeout = DefaultRequestTimeout
 	}
 	if opts.WaitDeadline <= 0 {
-		opts.WaitDeadline = 25 * time.Second
+		opts.WaitDeadline = DefaultWaitDeadline
 	}
 	if opts.MaxResponseBytes <= 0 {
-		opts.MaxResponseBytes = 64 << 20
+		opts.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -131,37 +139,15 @@ type Response struct {
 	ContinueWait bool
 }
 
-// Error is a failure with the answer the caller gets.
-type Error struct {
-	Status  int
-	Message string
-	// CubeStatus is Cube's own HTTP status, when Cube answered.
-	CubeStatus int
-	// Err is the underlying cause, for logs only.
-	Err error
-}
-
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Err)
-	}
-	return fmt.Sprintf("%d %s", e.Status, e.Message)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// MessageDatabaseNotFound is GitLab's answer when a project has no events
-// database, whatever the backing store.
-const MessageDatabaseNotFound = "404 Clickhouse Database Not Found"
-
 var continueWaitBody = []byte(`{"error":"Continue wait"}`)
 
 // answerMargin is the time kept, before the context's deadline, to answer.
 const answerMargin = 200 * time.Millisecond
 
 // Do sends req to Cube, re-sending it while Cube answers "Continue wait"
-// until the deadline. The returned error, if any, is an *Error; a Response
-// is returned alongside it when Cube was reached, for its poll count.
+// until the deadline. A failure of Cube is an *Error (errors.Is tells its
+// Kind); a Response is returned alongside an error when Cube was reached,
+// for its poll count.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	// One deadline bounds the whole call, on the context, so that every send
 	// and every pause ends with it. It stops a little before the caller's own
@@ -175,7 +161,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	defer cancel()
 	key, err := c.keys.Get(ctx)
 	if err != nil {
-		return nil, &Error{Status: http.StatusServiceUnavailable, Message: "503 Service Unavailable: the Cube API key cannot be read", Err: err}
+		return nil, &Error{Kind: ErrKeyUnavailable, Err: err}
 	}
 	body, err := c.requestBody(req)
 	if err != nil {
@@ -188,7 +174,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		// Minted for each send: a wait may outlast the token's 180 s (the
 		// warm-up's does), and a refreshed key needs a new one.
 		if res.Token, err = MintToken(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
-			return res, &Error{Status: http.StatusInternalServerError, Message: "500 Internal Server Error", Err: fmt.Errorf("signing the Cube token: %w", err)}
+			return res, fmt.Errorf("signing the Cube token: %w", err)
 		}
 		status, answer, err := c.send(ctx, req, body, res.Token)
 		if err != nil {
@@ -213,7 +199,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			res.Polls++
 		case status == http.StatusOK:
 			if !looksLikeJSON(answer) {
-				return res, &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube's answer is not JSON"}
+				return res, &Error{Kind: ErrBadAnswer, Status: status, Message: "the answer is not JSON"}
 			}
 			res.Body = answer
 			return res, nil
@@ -221,12 +207,10 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			// The key may have been rotated since it was cached.
 			refreshed = true
 			if key, err = c.keys.Refresh(ctx, key); err != nil {
-				return res, &Error{Status: http.StatusServiceUnavailable, Message: "503 Service Unavailable: the Cube API key cannot be read", Err: err}
+				return res, &Error{Kind: ErrKeyUnavailable, Err: err}
 			}
 		default:
-			err := failure(status, answer)
-			err.CubeStatus = status
-			return res, err
+			return res, failure(status, answer)
 		}
 	}
 }
@@ -244,7 +228,7 @@ func (c *Client) requestBody(req Request) ([]byte, error) {
 	case PreAggregationJobs:
 		return req.Body, nil
 	}
-	return nil, &Error{Status: http.StatusNotFound, Message: "404 Not Found", Err: fmt.Errorf("unknown Cube endpoint %q", req.Endpoint)}
+	return nil, fmt.Errorf("unknown Cube endpoint %q", req.Endpoint)
 }
 
 // send makes one HTTP exchange with Cube.
@@ -260,7 +244,7 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 	}
 	hreq, err := http.NewRequestWithContext(ctx, method, c.base+string(req.Endpoint), reader)
 	if err != nil {
-		return 0, nil, &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube's address is invalid", Err: err}
+		return 0, nil, fmt.Errorf("building the request to Cube: %w", err)
 	}
 	hreq.Header.Set("Authorization", token)
 	hreq.Header.Set("Accept", "application/json")
@@ -280,35 +264,38 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 		return 0, nil, transportError(ctx, err)
 	}
 	if int64(len(answer)) > c.opts.MaxResponseBytes {
-		return 0, nil, &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube's answer is too large; lower the query's limit"}
+		return 0, nil, &Error{Kind: ErrBadAnswer, Status: resp.StatusCode, Message: fmt.Sprintf("the answer is larger than %d bytes; lower the query's limit", c.opts.MaxResponseBytes)}
 	}
 	return resp.StatusCode, answer, nil
 }
 
 func transportError(ctx context.Context, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Status: http.StatusGatewayTimeout, Message: "504 Gateway Timeout: Cube did not answer in time", Err: err}
+		return &Error{Kind: ErrTimeout, Err: err}
 	}
-	return &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube is unreachable", Err: err}
+	return &Error{Kind: ErrUnreachable, Err: err}
 }
 
-// failure maps an unsuccessful answer of Cube to the caller's answer.
+// failure describes an unsuccessful answer of Cube.
 func failure(status int, answer []byte) *Error {
 	msg := cubeError(answer)
+	e := &Error{Status: status, Message: msg}
 	switch {
 	case msg == "":
-		return &Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("502 Bad Gateway: Cube answered HTTP %d without a JSON error", status)}
+		e.Kind, e.Message = ErrBadAnswer, "an HTTP "+strconv.Itoa(status)+" answer without a JSON error"
 	case status == http.StatusForbidden && msg == "Invalid token":
 		// Cube refused our own token: the key is wrong, not the caller's query.
-		return &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube refused the API key", Err: errors.New(msg)}
+		e.Kind, e.Message = ErrKeyRefused, ""
 	case status == http.StatusForbidden:
-		return &Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube refused the request: " + msg}
+		e.Kind = ErrBadAnswer
 	case isMissingDatabase(msg):
-		return &Error{Status: http.StatusNotFound, Message: MessageDatabaseNotFound, Err: errors.New(msg)}
+		e.Kind = ErrDatabaseNotFound
 	case status >= 500:
-		return &Error{Status: http.StatusBadGateway, Message: msg}
+		e.Kind = ErrFailed
+	default:
+		e.Kind = ErrQuery
 	}
-	return &Error{Status: http.StatusBadRequest, Message: msg}
+	return e
 }
 
 // cubeError returns the error text of a Cube error body, "" if it has none.

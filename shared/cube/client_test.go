@@ -329,9 +329,9 @@ type doCase struct {
 	ctxTimeout                    time.Duration
 	closed                        bool
 
-	wantStatus       int // 0: success
+	wantKind         error // nil: success
+	wantPlainError   bool  // an error that is not Cube's (a bad request)
 	wantMessage      string
-	wantMessagePre   string
 	wantBody         string
 	wantPolls        int
 	wantPollsAtLeast bool
@@ -400,23 +400,23 @@ func runDo(t *testing.T, tc doCase) {
 	if elapsed < tc.atLeast {
 		t.Errorf("returned after %v, want at least %v", elapsed, tc.atLeast)
 	}
-	if tc.wantStatus == 0 {
+	switch {
+	case tc.wantPlainError:
+		var ce *Error
+		if err == nil || errors.As(err, &ce) {
+			t.Fatalf("error %v (%T), want a plain error", err, err)
+		}
+	case tc.wantKind == nil:
 		if err != nil {
 			t.Fatalf("Do: %v", err)
 		}
-	} else {
+	default:
 		var ce *Error
-		if !errors.As(err, &ce) {
-			t.Fatalf("error %v (%T), want *Error %d", err, err, tc.wantStatus)
-		}
-		if ce.Status != tc.wantStatus {
-			t.Errorf("status %d (%v), want %d", ce.Status, ce, tc.wantStatus)
+		if !errors.As(err, &ce) || !errors.Is(err, tc.wantKind) {
+			t.Fatalf("error %v (%T), want an *Error of kind %q", err, err, tc.wantKind)
 		}
 		if tc.wantMessage != "" && ce.Message != tc.wantMessage {
 			t.Errorf("message %q, want %q", ce.Message, tc.wantMessage)
-		}
-		if !strings.HasPrefix(ce.Message, tc.wantMessagePre) {
-			t.Errorf("message %q, want prefix %q", ce.Message, tc.wantMessagePre)
 		}
 		for _, s := range tc.notInError {
 			if strings.Contains(ce.Message, s) || strings.Contains(ce.Error(), s) {
@@ -432,7 +432,7 @@ func runDo(t *testing.T, tc doCase) {
 		if res == nil {
 			t.Fatal("no Response")
 		}
-		if tc.wantStatus == 0 && string(res.Body) != tc.wantBody {
+		if tc.wantKind == nil && string(res.Body) != tc.wantBody {
 			t.Errorf("body\n%q\nwant\n%q", res.Body, tc.wantBody)
 		}
 		if res.ContinueWait != tc.wantContinueWait {
@@ -451,7 +451,7 @@ func runDo(t *testing.T, tc doCase) {
 	if len(calls) != wantCalls {
 		t.Errorf("Cube got %d requests, want %d", len(calls), wantCalls)
 	}
-	if tc.wantStatus == 0 && len(calls) > 0 {
+	if tc.wantKind == nil && len(calls) > 0 {
 		last := calls[len(calls)-1]
 		if res.Token != last.auth {
 			t.Errorf("Response.Token is not the token Cube accepted")
@@ -539,11 +539,11 @@ func TestDoKeyRotation(t *testing.T) {
 		{name: "refreshed key accepted", clientKey: "key-old", refreshTo: "key-new", cubeKey: "key-new",
 			wantBody: testAnswer, wantCalls: 2, wantRefreshes: 1, signedWith: "key-new"},
 		{name: "refreshed key still wrong: no loop", clientKey: "key-old", refreshTo: "key-newer", cubeKey: "key-newest",
-			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 2, wantRefreshes: 1, notInError: []string{"key-old", "key-newer", "key-newest"}},
+			wantKind: ErrKeyRefused, wantCalls: 2, wantRefreshes: 1, notInError: []string{"key-old", "key-newer", "key-newest"}},
 		{name: "refresh fails", clientKey: "key-old", cubeKey: "key-new", refreshErr: errors.New("secrets manager: AccessDenied"),
-			wantStatus: 503, wantMessagePre: "503 Service Unavailable", wantCalls: 1, wantRefreshes: 1},
+			wantKind: ErrKeyUnavailable, wantCalls: 1, wantRefreshes: 1},
 		{name: "other 403 is not a rotation", script: []reply{{status: 403, body: `{"error":"Authorization header isn't set"}`}},
-			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1},
+			wantKind: ErrBadAnswer, wantCalls: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runDo(t, tc) })
 	}
@@ -555,32 +555,32 @@ func TestDoFailures(t *testing.T) {
 	html := "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
 	for _, tc := range []doCase{
 		{name: "Keys.Get fails", getErr: errors.New("secrets manager: ResourceNotFoundException arn:aws:secretsmanager:x"),
-			wantStatus: 503, wantMessagePre: "503 Service Unavailable", wantNoResponse: true},
+			wantKind: ErrKeyUnavailable, wantNoResponse: true},
 		{name: "Cube 500 with a JSON error", script: []reply{{status: 500, body: `{"error":"Error: Query limit exceeded","stack":"at /cube/x.js:1"}`}},
-			wantStatus: 502, wantMessage: "Error: Query limit exceeded", wantCalls: 1, notInError: []string{"/cube/x.js"}},
+			wantKind: ErrFailed, wantMessage: "Error: Query limit exceeded", wantCalls: 1, notInError: []string{"/cube/x.js"}},
 		{name: "Cube 503 with HTML", script: []reply{{status: 503, body: html, contentType: "text/html"}},
-			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1, notInError: []string{"<html>"}},
+			wantKind: ErrBadAnswer, wantCalls: 1, notInError: []string{"<html>"}},
 		{name: "Cube 200 with HTML", script: []reply{{status: 200, body: html, contentType: "text/html"}},
-			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1, notInError: []string{"<html>"}},
+			wantKind: ErrBadAnswer, wantCalls: 1, notInError: []string{"<html>"}},
 		{name: "Cube 200 with an empty body", script: []reply{{status: 200, body: ""}},
-			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1},
+			wantKind: ErrBadAnswer, wantCalls: 1},
 		{name: "answer larger than the limit", opts: func(o *Options) { o.MaxResponseBytes = 64 },
-			script:     []reply{{status: 200, body: `{"results":"` + strings.Repeat("x", 100) + `"}`}},
-			wantStatus: 502, wantMessagePre: "502 Bad Gateway", wantCalls: 1},
+			script:   []reply{{status: 200, body: `{"results":"` + strings.Repeat("x", 100) + `"}`}},
+			wantKind: ErrBadAnswer, wantCalls: 1},
 		{name: "Cube hangs past the request timeout", script: []reply{{status: 200, body: testAnswer, delay: hang}},
-			opts:       func(o *Options) { o.RequestTimeout = 300 * time.Millisecond },
-			wantStatus: 504, wantMessagePre: "504 Gateway Timeout", wantCalls: 1,
+			opts:     func(o *Options) { o.RequestTimeout = 300 * time.Millisecond },
+			wantKind: ErrTimeout, wantCalls: 1,
 			within: promptly, atLeast: 250 * time.Millisecond},
 		{name: "Cube hangs past the context deadline", script: []reply{{status: 200, body: testAnswer, delay: hang}},
 			opts:       func(o *Options) { o.RequestTimeout, o.WaitDeadline = 20*time.Second, 20*time.Second },
 			ctxTimeout: 300 * time.Millisecond,
-			wantStatus: 504, wantMessagePre: "504 Gateway Timeout", wantCalls: 1,
+			wantKind:   ErrTimeout, wantCalls: 1,
 			within: promptly, atLeast: 50 * time.Millisecond},
-		{name: "Cube unreachable", closed: true, wantStatus: 502, wantMessagePre: "502 Bad Gateway", within: promptly},
+		{name: "Cube unreachable", closed: true, wantKind: ErrUnreachable, within: promptly},
 		{name: "UserError keeps the text, drops the stack", script: []reply{{status: 400, body: string(userError)}},
-			wantStatus: 400, wantMessage: "'nope' not found for path 'TrackedEvents.nope'", wantCalls: 1,
+			wantKind: ErrQuery, wantMessage: "'nope' not found for path 'TrackedEvents.nope'", wantCalls: 1,
 			notInError: []string{"/cube/", "node_modules", "CubeSymbols", "UserError:"}},
-		{name: "unknown endpoint", modify: func(r *Request) { r.Endpoint = "sql" }, wantStatus: 404, wantNoResponse: true},
+		{name: "unknown endpoint", modify: func(r *Request) { r.Endpoint = "sql" }, wantPlainError: true, wantNoResponse: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runDo(t, tc) })
 	}
@@ -591,28 +591,22 @@ func TestDoMissingDatabase(t *testing.T) {
 		name   string
 		status int
 		error  string
-		want   int
+		want   error
 	}{
-		{"ClickHouse unknown database", 400, "Error: Code: 81. DB::Exception: Database gitlab_project_12 doesn't exist. (UNKNOWN_DATABASE) (version 23.8.2.7 (official build))", 404},
-		{"ClickHouse unknown table", 500, "Error: Code: 60. DB::Exception: Table gitlab_project_12.snowplow_events doesn't exist. (UNKNOWN_TABLE) (version 23.8.2.7 (official build))", 404},
-		{"Postgres relation", 400, `Error: relation "gitlab_project_3.snowplow_events" does not exist`, 404},
-		{"Postgres schema", 400, `schema "gitlab_project_3" does not exist`, 404},
-		{"DuckDB table", 400, "Catalog Error: Table with name snowplow_events does not exist!\nDid you mean \"main.snowplow_events\"?", 404},
-		{"DuckDB schema", 500, "Catalog Error: Schema with name gitlab_project_3 does not exist!", 404},
-		{"unknown member", 400, "'nope' not found for path 'TrackedEvents.nope'", 400},
-		{"Postgres unknown column", 400, `column "nope" does not exist`, 400},
-		{"DuckDB unknown function", 400, "Catalog Error: Scalar Function with name nope does not exist!", 400},
+		{"ClickHouse unknown database", 400, "Error: Code: 81. DB::Exception: Database gitlab_project_12 doesn't exist. (UNKNOWN_DATABASE) (version 23.8.2.7 (official build))", ErrDatabaseNotFound},
+		{"ClickHouse unknown table", 500, "Error: Code: 60. DB::Exception: Table gitlab_project_12.snowplow_events doesn't exist. (UNKNOWN_TABLE) (version 23.8.2.7 (official build))", ErrDatabaseNotFound},
+		{"Postgres relation", 400, `Error: relation "gitlab_project_3.snowplow_events" does not exist`, ErrDatabaseNotFound},
+		{"Postgres schema", 400, `schema "gitlab_project_3" does not exist`, ErrDatabaseNotFound},
+		{"DuckDB table", 400, "Catalog Error: Table with name snowplow_events does not exist!\nDid you mean \"main.snowplow_events\"?", ErrDatabaseNotFound},
+		{"DuckDB schema", 500, "Catalog Error: Schema with name gitlab_project_3 does not exist!", ErrDatabaseNotFound},
+		{"unknown member", 400, "'nope' not found for path 'TrackedEvents.nope'", ErrQuery},
+		{"Postgres unknown column", 400, `column "nope" does not exist`, ErrQuery},
+		{"DuckDB unknown function", 400, "Catalog Error: Scalar Function with name nope does not exist!", ErrQuery},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body, _ := json.Marshal(map[string]string{"error": tc.error, "stack": "Error\n    at /cube/node_modules/pg/lib/client.js:526:17"})
-			want := doCase{name: tc.name, script: []reply{{status: tc.status, body: string(body)}},
-				wantStatus: tc.want, wantCalls: 1, notInError: []string{"node_modules"}}
-			if tc.want == 404 {
-				want.wantMessage = "404 Clickhouse Database Not Found"
-			} else {
-				want.wantMessage = tc.error
-			}
-			runDo(t, want)
+			runDo(t, doCase{name: tc.name, script: []reply{{status: tc.status, body: string(body)}},
+				wantKind: tc.want, wantMessage: tc.error, wantCalls: 1, notInError: []string{"node_modules"}})
 		})
 	}
 }
@@ -658,14 +652,31 @@ func TestDoConcurrent(t *testing.T) {
 	}
 }
 
-func TestErrorUnwrap(t *testing.T) {
-	cause := errors.New("cause")
-	err := error(&Error{Status: 502, Message: "502 Bad Gateway", Err: cause})
-	if !errors.Is(err, cause) {
-		t.Error("errors.Is does not reach the cause")
+func TestError(t *testing.T) {
+	cause := errors.New("connection refused")
+	tests := []struct {
+		err  *Error
+		want string
+	}{
+		{&Error{Kind: ErrUnreachable, Err: cause}, "Cube is unreachable: connection refused"},
+		{&Error{Kind: ErrQuery, Status: 400, Message: "'x' not found"}, "Cube refused the query: 'x' not found"},
+		{&Error{Kind: ErrKeyRefused, Status: 403}, "Cube refused the API key"},
 	}
-	if got := err.Error(); got != "502 502 Bad Gateway: cause" {
-		t.Errorf("Error() = %q", got)
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if !errors.Is(tt.err, tt.err.Kind) {
+				t.Error("errors.Is does not match the kind")
+			}
+			if errors.Is(tt.err, ErrTimeout) {
+				t.Error("errors.Is matches another kind")
+			}
+			if tt.err.Err != nil && !errors.Is(tt.err, tt.err.Err) {
+				t.Error("errors.Is does not reach the cause")
+			}
+		})
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package request parses and validates what a caller sends to the product
-// analytics API, so that nothing malformed ever reaches Cube.
+// Package request reads what a caller sends to the product analytics API
+// (the project id, the body and its Cube query, include_token) and checks
+// it against an allow-list, so that nothing unchecked ever reaches Cube.
 package request
 
 import (
@@ -7,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 )
 
@@ -29,8 +32,63 @@ func (e *Error) Error() string {
 	return e.Field + " " + e.Problem
 }
 
-// ErrBodyTooLarge is returned for a body over MaxBodyBytes.
-var ErrBodyTooLarge = errors.New("the request body is larger than 1 MB")
+// Is reports whether target is ErrInvalid: every *Error is one.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+var (
+	// ErrInvalid matches every *Error: a request that is wrong.
+	ErrInvalid = errors.New("invalid request")
+	// ErrBodyTooLarge is returned for a body over MaxBodyBytes.
+	ErrBodyTooLarge = errors.New("the request body is larger than 1 MB")
+)
+
+// Call is a checked call of the API: the project, and for load and dry-run
+// the query.
+type Call struct {
+	ProjectID int64
+	// Query is nil for meta.
+	Query *Query
+	// IncludeToken asks for the Cube token in the answer.
+	IncludeToken bool
+}
+
+// Read reads a call from r: the project id (the path's id, which the
+// router found), and when withQuery is set, the body (read through
+// http.MaxBytesReader, at most MaxBodyBytes) with its query, and
+// include_token from the body or the query string. w is the response the
+// call will be answered on: past the size limit, the server closes the
+// connection after the answer.
+func Read(w http.ResponseWriter, r *http.Request, id string, withQuery bool) (Call, error) {
+	var c Call
+	var err error
+	if c.ProjectID, err = ProjectID(id); err != nil || !withQuery {
+		return c, err
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return c, ErrBodyTooLarge
+	}
+	var data []byte
+	if r.Body != nil {
+		data, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return c, ErrBodyTooLarge
+		case err != nil:
+			return c, &Error{Problem: "the request body could not be read"}
+		}
+	}
+	b, err := ParseBody(data)
+	if err != nil {
+		return c, err
+	}
+	param, err := IncludeTokenParam(r.URL.Query().Get("include_token"))
+	if err != nil {
+		return c, err
+	}
+	c.Query, c.IncludeToken = b.Query, b.IncludeToken || param
+	return c, nil
+}
 
 // ProjectID parses the path's project id. Only the canonical form of a
 // positive 63-bit integer is accepted, so that one project has one spelling.

@@ -168,7 +168,6 @@ func TestIncludeTokenParam(t *testing.T) {
 	}
 }
 
-
 // FuzzParseBody: a body is accepted with a query that encodes and parses
 // again, or refused with a message; nothing panics.
 func FuzzParseBody(f *testing.F) {

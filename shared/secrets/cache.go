@@ -15,12 +15,18 @@ import (
 // Fetcher fetches the current value of one secret.
 type Fetcher func(ctx context.Context) (string, error)
 
+// The defaults of Options' TTL and StaleFor, which a zero value takes.
+const (
+	DefaultTTL      = 5 * time.Minute
+	DefaultStaleFor = 15 * time.Minute
+)
+
 // Options tune a Cache. Zero values take the defaults.
 type Options struct {
-	// TTL is how long a fetched value is served without asking again (default 5m).
+	// TTL is how long a fetched value is served without asking again.
 	TTL time.Duration
 	// StaleFor is how long past its TTL a value is still served while the
-	// store fails (default 15m); past that, Get fails.
+	// store fails; past that, Get fails.
 	StaleFor time.Duration
 	// RetryAfter is how long after a failed fetch the next one is tried,
 	// serving the stale value meanwhile, so that an outage is not hammered
@@ -63,10 +69,10 @@ type call struct {
 // NewCache returns a Cache over fetch. Nothing is fetched until the first Get.
 func NewCache(fetch Fetcher, opts Options) *Cache {
 	if opts.TTL <= 0 {
-		opts.TTL = 5 * time.Minute
+		opts.TTL = DefaultTTL
 	}
 	if opts.StaleFor <= 0 {
-		opts.StaleFor = 15 * time.Minute
+		opts.StaleFor = DefaultStaleFor
 	}
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = 5 * time.Second

@@ -219,10 +219,6 @@ func (r *Runner) warm(ctx context.Context, project int64, q NamedQuery, timeout 
 	switch {
 	case err != nil:
 		res.Error = err.Error()
-		var ce *cube.Error
-		if errors.As(err, &ce) {
-			res.Error = ce.Message
-		}
 	case out.ContinueWait:
 		res.Error = "Cube was still computing at the deadline; it goes on, and a later run finds it cached"
 	default:
@@ -251,7 +247,7 @@ func (r *Runner) preAggregations(ctx context.Context, project int64) PreAggregat
 	switch {
 	case err == nil:
 		res.Status, res.Detail = "started", string(out.Body)
-	case errors.As(err, &ce) && (ce.CubeStatus == 404 || ce.CubeStatus == 403 || ce.CubeStatus == 400):
+	case errors.As(err, &ce) && (ce.Status == 404 || ce.Status == 403 || ce.Status == 400):
 		// Not served by this Cube, not allowed to this token, or nothing to
 		// build: not a failure of the warm-up.
 		res.Status, res.Detail = "unavailable", ce.Message

@@ -48,7 +48,7 @@ func (f *fakeCube) Do(ctx context.Context, req cube.Request) (*cube.Response, er
 	f.mu.Unlock()
 	if f.gather > 0 {
 		if err := wait.For(ctx, fmt.Sprintf("%d queries in flight at once", f.gather), func() bool { return f.peak.Load() >= f.gather }); err != nil {
-			return nil, &cube.Error{Status: 504, Message: err.Error()}
+			return nil, &cube.Error{Kind: cube.ErrTimeout, Err: err}
 		}
 	}
 	if req.Endpoint == cube.PreAggregationJobs {
@@ -60,7 +60,7 @@ func (f *fakeCube) Do(ctx context.Context, req cube.Request) (*cube.Response, er
 		return &cube.Response{Body: []byte(`{"error":"Continue wait"}`), ContinueWait: true, Polls: 3}, nil
 	}
 	if f.missing[req.ProjectID] {
-		return &cube.Response{}, &cube.Error{Status: 404, Message: cube.MessageDatabaseNotFound, CubeStatus: 400}
+		return &cube.Response{}, &cube.Error{Kind: cube.ErrDatabaseNotFound, Status: 400, Message: "Catalog Error: Schema with name gitlab_project_3 does not exist!"}
 	}
 	data := strings.TrimSuffix(strings.Repeat(`{"x":"1"},`, int(req.ProjectID)), ",")
 	return &cube.Response{Body: []byte(`{"results":[{"data":[` + data + `]}]}`), Polls: 1}, nil
@@ -105,7 +105,7 @@ func TestPartialAndTotalFailure(t *testing.T) {
 		t.Fatalf("summary %+v", sum)
 	}
 	for _, r := range sum.Results {
-		if r.Project == 3 && (r.OK || r.Error != cube.MessageDatabaseNotFound) {
+		if r.Project == 3 && (r.OK || !strings.HasPrefix(r.Error, cube.ErrDatabaseNotFound.Error())) {
 			t.Errorf("project 3: %+v", r)
 		}
 	}
@@ -134,9 +134,9 @@ func TestPreAggregations(t *testing.T) {
 		case 1:
 			return &cube.Response{Body: []byte(`["job-token"]`)}, nil
 		case 2:
-			return nil, &cube.Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube refused the request: API scope is missing: jobs", CubeStatus: 403}
+			return nil, &cube.Error{Kind: cube.ErrBadAnswer, Status: http.StatusForbidden, Message: "API scope is missing: jobs"}
 		}
-		return nil, &cube.Error{Status: http.StatusBadGateway, Message: "502 Bad Gateway: Cube is unreachable"}
+		return nil, &cube.Error{Kind: cube.ErrUnreachable, Err: errors.New("connection refused")}
 	}}
 	sum, _ := runner(f).Run(context.Background(), Input{Projects: []int64{1, 2, 3}, PreAggregations: true,
 		Queries: []NamedQuery{{Name: "q", Query: json.RawMessage(`{}`)}}})

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"productanalytics/internal/stack"
 	"productanalytics/internal/wait"
 	"productanalytics/shared/access"
+	"productanalytics/shared/api"
 	"productanalytics/shared/config"
 	"productanalytics/shared/dashboards"
 	"productanalytics/shared/request"
@@ -130,16 +130,12 @@ func expect(t *testing.T, ev proxyEvent) expected {
 	}
 	checker := access.NewJWT(access.JWTOptions{Key: func(context.Context) (string, error) { return stack.LocalCallerKey, nil }})
 	if err := checker.CheckProject(context.Background(), ev.header, id); err != nil {
-		x.status, x.message = access.Status(err)
+		x.status, x.message = api.Answer(err)
 		return x
 	}
 	if endpoint != "meta" {
 		if _, err := request.ParseBody([]byte(ev.body)); err != nil {
-			var re *request.Error
-			if !errors.As(err, &re) {
-				t.Fatalf("event body: %v", err)
-			}
-			x.status, x.message = 400, re.Error()
+			x.status, x.message = api.Answer(err)
 			return x
 		}
 	}

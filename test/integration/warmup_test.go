@@ -5,27 +5,33 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"productanalytics/shared/app"
-	"productanalytics/shared/config"
 	"productanalytics/shared/dashboards"
 	"productanalytics/shared/warmup"
 )
 
 // warmRunner is the warm-up as its Lambda function builds it, configured for
 // the local stack.
-func warmRunner(t testing.TB) *warmup.Runner {
+func warmRunner(t testing.TB) runner {
 	t.Helper()
 	e := env.APIEnv()
-	cfg, err := config.LoadCube(func(k string) string { return e[k] })
+	return app.Warmup(context.Background(), app.Options{Getenv: func(k string) string { return e[k] }, Log: apiLogs, SecretsManager: env.SecretsManager()})
+}
+
+// runner is the warm-up function's handler.
+type runner func(context.Context, json.RawMessage) (warmup.Summary, error)
+
+// Run invokes the warm-up with in, as its schedule would.
+func (r runner) Run(ctx context.Context, in warmup.Input) (warmup.Summary, error) {
+	b, err := json.Marshal(in)
 	if err != nil {
-		t.Fatal(err)
+		return warmup.Summary{}, err
 	}
-	return warmup.NewRunner(app.CubeClient(cfg, env.SecretsManager()), slog.New(slog.NewJSONHandler(apiLogs, nil)))
+	return r(ctx, b)
 }
 
 func TestWarmupDefaultQueries(t *testing.T) {

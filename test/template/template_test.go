@@ -40,7 +40,7 @@ var unusedVariables = map[string]string{}
 var notDeployed = map[string]string{}
 
 // endpointOf is the endpoint each function serves; its main.go passes it to
-// app.New (checked by TestFunctionsServeTheirEndpoint).
+// app.Lambda (checked by TestFunctionsServeTheirEndpoint).
 var endpointOf = map[string]cube.Endpoint{
 	"LoadFunction":   cube.Load,
 	"DryRunFunction": cube.DryRun,
@@ -174,7 +174,7 @@ func TestMakefileBuildsEachFunction(t *testing.T) {
 // function's main.go.
 func TestFunctionsServeTheirEndpoint(t *testing.T) {
 	names := map[cube.Endpoint]string{cube.Load: "Load", cube.DryRun: "DryRun", cube.Meta: "Meta"}
-	call := regexp.MustCompile(`app\.New\([^\n]*?((?:,\s*cube\.\w+)+)\)`)
+	call := regexp.MustCompile(`app\.Lambda\((cube\.\w+)\)`)
 	for id, e := range endpointOf {
 		src, err := os.ReadFile(filepath.Join(root, packageOf(id), "main.go"))
 		if err != nil {
@@ -182,10 +182,10 @@ func TestFunctionsServeTheirEndpoint(t *testing.T) {
 		}
 		m := call.FindSubmatch(src)
 		if m == nil {
-			t.Errorf("%s: no app.New(..., cube.X) call in %s/main.go", id, packageOf(id))
+			t.Errorf("%s: no app.Lambda(cube.X) call in %s/main.go", id, packageOf(id))
 			continue
 		}
-		if got := strings.TrimSpace(strings.TrimPrefix(string(m[1]), ",")); got != "cube."+names[e] {
+		if got := string(m[1]); got != "cube."+names[e] {
 			t.Errorf("%s: main.go serves %s, want cube.%s", id, got, names[e])
 		}
 	}
@@ -250,7 +250,7 @@ func (fakeCube) Do(context.Context, cube.Request) (*cube.Response, error) {
 // serve sends one request through the core's router, as the function
 // serving endpoints would answer it (no endpoints: all of them).
 func serve(method, path string, endpoints ...cube.Endpoint) int {
-	h := api.NewHandler(allowAll{}, fakeCube{}, slog.New(slog.NewTextHandler(io.Discard, nil)), endpoints...)
+	h := api.NewHandler(allowAll{}, fakeCube{}, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Options{Endpoints: endpoints})
 	body := `{"query":{"measures":["TrackedEvents.count"]},"queryType":"multi"}`
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")

@@ -1,0 +1,62 @@
+package cube
+
+import (
+	"errors"
+	"strings"
+)
+
+// The ways a call to Cube fails. Do returns an *Error whose Kind is one of
+// these; test for them with errors.Is.
+var (
+	// ErrKeyUnavailable: the Cube API key cannot be read from its store.
+	ErrKeyUnavailable = errors.New("the Cube API key cannot be read")
+	// ErrKeyRefused: Cube refused the token signed with the API key, even
+	// with the key read again.
+	ErrKeyRefused = errors.New("Cube refused the API key")
+	// ErrUnreachable: Cube could not be reached.
+	ErrUnreachable = errors.New("Cube is unreachable")
+	// ErrTimeout: Cube did not answer in time.
+	ErrTimeout = errors.New("Cube did not answer in time")
+	// ErrQuery: Cube refused the query (its 4xx); Message says why.
+	ErrQuery = errors.New("Cube refused the query")
+	// ErrDatabaseNotFound: the project has no events database or table.
+	ErrDatabaseNotFound = errors.New("the project has no events database")
+	// ErrFailed: Cube failed (its 5xx); Message says how.
+	ErrFailed = errors.New("Cube failed")
+	// ErrBadAnswer: Cube's answer cannot be passed on: not JSON, too
+	// large, or a refusal that gives no reason.
+	ErrBadAnswer = errors.New("Cube's answer cannot be used")
+)
+
+// Error is a failed call to Cube.
+type Error struct {
+	// Kind is one of the errors above.
+	Kind error
+	// Status is Cube's HTTP status; 0 when Cube did not answer.
+	Status int
+	// Message is Cube's own error text (never its stack), or what is wrong
+	// with its answer.
+	Message string
+	// Err is the underlying cause, for logs.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Kind.Error())
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Is reports whether target is the error's Kind.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
