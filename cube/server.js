@@ -2,11 +2,11 @@
 
 // Local Cube for the product analytics stack: Cube 0.33's core mounted on an
 // express app (so it listens on loopback only), querying one DuckDB file
-// that holds a schema gitlab_project_<id> per project.
+// per project (tenantdb.js): each tenant's queries run on its own file only.
 //
 // Environment:
 //   CUBEJS_API_SECRET           HS256 key of the tokens (required)
-//   CUBE_DB_PATH                DuckDB file, opened read-only (required)
+//   CUBE_DATA_DIR               folder of the projects' files, project_<id>.duckdb (required)
 //   CUBE_PORT                   port on 127.0.0.1 (default 4000)
 //   CUBE_CONTINUE_WAIT_TIMEOUT  seconds before Cube answers "Continue wait" (default 5)
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
@@ -29,12 +29,8 @@ const express = require('express');
 const jwt = require('jsonwebtoken');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
-const { DuckDBDriver } = require('@cubejs-backend/duckdb-driver');
-const { DuckDBInstance } = require('@duckdb/node-api');
+const { APP_ID, TenantDrivers } = require('./tenantdb');
 
-const APP_ID = /^gitlab_project_[0-9]+$/;
-// Kept in step with the comment in testmodel/SlowEvents.js.
-const SLOW_MARKER = '/* cube-test-slow-query */';
 const MODEL_DIRS = ['model'];
 const TEST_MODEL_DIRS = ['testmodel'];
 
@@ -55,61 +51,24 @@ function intEnv(name, fallback, min) {
 function readConfig() {
   const apiSecret = process.env.CUBEJS_API_SECRET;
   if (!apiSecret) fail('CUBEJS_API_SECRET is not set');
-  const dbPath = process.env.CUBE_DB_PATH;
-  if (!dbPath) fail('CUBE_DB_PATH is not set');
-  // A read-only open of a missing file fails deep inside DuckDB; say it plainly.
-  if (!fs.existsSync(dbPath)) fail(`CUBE_DB_PATH ${dbPath} does not exist`);
+  const dataDir = process.env.CUBE_DATA_DIR;
+  if (!dataDir) fail('CUBE_DATA_DIR is not set');
+  let isDir = false;
+  try {
+    isDir = fs.statSync(dataDir).isDirectory();
+  } catch (e) {
+    fail(`CUBE_DATA_DIR ${dataDir}: ${e.message}`);
+  }
+  if (!isDir) fail(`CUBE_DATA_DIR ${dataDir} is not a folder`);
   return {
     apiSecret,
-    dbPath,
+    // Absolute, so that a tenant's file does not depend on the working folder.
+    dataDir: path.resolve(dataDir),
     port: intEnv('CUBE_PORT', 4000, 1),
     continueWaitTimeout: intEnv('CUBE_CONTINUE_WAIT_TIMEOUT', 5, 1),
     testModel: process.env.CUBE_TEST_MODEL === '1',
     slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
   };
-}
-
-// The DuckDB driver as this stack needs it:
-// - read-only, so tests and tools can read the same file while Cube runs
-//   (DuckDB lets several read-only processes share a file, but no writer);
-// - one instance per process (a file cannot be opened twice by a process),
-//   shared by every tenant, so Cube must not close it when it drops a
-//   tenant's orchestrator: only close() does;
-// - one query at a time on the shared connection, since a DuckDB connection
-//   runs a single statement at once; the queue may still hand over several.
-class SharedDuckDBDriver extends DuckDBDriver {
-  constructor({ dbPath, slowMs }) {
-    super({ databasePath: dbPath });
-    this.slowMs = slowMs;
-    this.tail = Promise.resolve();
-  }
-
-  async init() {
-    const instance = await DuckDBInstance.create(this.config.databasePath, { access_mode: 'READ_ONLY' });
-    try {
-      return { instance, defaultConnection: await instance.connect() };
-    } catch (e) {
-      instance.closeSync();
-      throw e;
-    }
-  }
-
-  async query(sql, values, options) {
-    // The test cube's delay is spent outside the lock so that it does not
-    // hold up other queries.
-    if (this.slowMs > 0 && sql.includes(SLOW_MARKER)) {
-      await new Promise((resolve) => setTimeout(resolve, this.slowMs));
-    }
-    const run = this.tail.then(() => super.query(sql, values, options));
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
-  async release() {}
-
-  close() {
-    return super.release();
-  }
 }
 
 // Reads the data model from folders next to this file whatever the working
@@ -189,16 +148,12 @@ function tenantOf({ securityContext }) {
 
 async function main() {
   const config = readConfig();
-  const driver = new SharedDuckDBDriver({
-    dbPath: config.dbPath,
+  // Each tenant's database opens on its first query: a bad file fails that
+  // project's queries, not the start.
+  const drivers = new TenantDrivers({
+    dataDir: config.dataDir,
     slowMs: config.testModel ? config.slowMs : 0,
   });
-  // Open the file now: a bad file should stop the start, not the first query.
-  try {
-    await driver.testConnection();
-  } catch (e) {
-    fail(`cannot open ${config.dbPath} read-only: ${e.message}`);
-  }
 
   const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
   const repository = new ModelRepository(dirs);
@@ -210,7 +165,10 @@ async function main() {
     // accepts. Without a dialect class it uses its built-in Postgres one.
     dbType: 'postgres',
     dialectFactory: () => null,
-    driverFactory: () => driver,
+    // One driver per tenant, on that tenant's file only; it must go with
+    // contextToOrchestratorId below, or Cube shares pools, queues and its
+    // result cache across tenants (cube-js/cube#4129).
+    driverFactory: ({ securityContext }) => drivers.get(securityContext && securityContext.appId),
     repositoryFactory: () => repository,
     // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
     extendContext: () => ({ sqlDialect: 'duckdb' }),
@@ -254,7 +212,7 @@ async function main() {
     server.closeAllConnections();
     try {
       await core.shutdown();
-      await driver.close();
+      await drivers.closeAll();
     } catch (e) {
       console.error(`cube: shutdown: ${e.message}`);
     }

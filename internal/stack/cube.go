@@ -17,13 +17,13 @@ import (
 func startCube(ctx context.Context, o Options, port int) (*child.Process, error) {
 	cmd := exec.Command("node", "server.js")
 	cmd.Dir = CubeDir(o.Root)
-	db, err := filepath.Abs(o.DB)
+	data, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	env := append(os.Environ(),
 		"CUBEJS_API_SECRET="+LocalCubeKey,
-		"CUBE_DB_PATH="+db,
+		"CUBE_DATA_DIR="+data,
 		"CUBE_PORT="+strconv.Itoa(port),
 		"CUBE_CONTINUE_WAIT_TIMEOUT="+strconv.Itoa(max(1, int(o.ContinueWait/time.Second))),
 	)

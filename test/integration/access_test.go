@@ -25,7 +25,7 @@ func TestGitLabModeEndToEnd(t *testing.T) {
 	defer cancel()
 	logs := &logcheck.Buffer{}
 	s, err := stack.Start(ctx, stack.Options{
-		Root: root, DB: db, Log: logs,
+		Root: root, DataDir: dataDir, Log: logs,
 		Env: map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": gl.URL, "GITLAB_TIMEOUT": "1s"},
 	})
 	if err != nil {
