@@ -9,6 +9,8 @@
 //   CUBE_DATA_DIR               folder of the projects' files, project_<id>.duckdb (required)
 //   CUBE_PORT                   port on 127.0.0.1 (default 4000)
 //   CUBE_CONTINUE_WAIT_TIMEOUT  seconds before Cube answers "Continue wait" (default 5)
+//   CUBE_QUERY_GUARD            on (default) or off: queryguard.js checks every query;
+//                               off only with CUBE_TEST_MODEL=1, to test the store alone
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
 //   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
 //   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps
@@ -60,13 +62,20 @@ function readConfig() {
     fail(`CUBE_DATA_DIR ${dataDir}: ${e.message}`);
   }
   if (!isDir) fail(`CUBE_DATA_DIR ${dataDir} is not a folder`);
+  const testModel = process.env.CUBE_TEST_MODEL === '1';
+  const guard = process.env.CUBE_QUERY_GUARD || 'on';
+  if (guard !== 'on' && guard !== 'off') fail(`CUBE_QUERY_GUARD must be on or off, got '${guard}'`);
+  if (guard === 'off' && !testModel) {
+    fail('CUBE_QUERY_GUARD=off is for tests only and needs CUBE_TEST_MODEL=1: refusing to start without the query guard');
+  }
   return {
     apiSecret,
     // Absolute, so that a tenant's file does not depend on the working folder.
     dataDir: path.resolve(dataDir),
     port: intEnv('CUBE_PORT', 4000, 1),
     continueWaitTimeout: intEnv('CUBE_CONTINUE_WAIT_TIMEOUT', 5, 1),
-    testModel: process.env.CUBE_TEST_MODEL === '1',
+    queryGuard: guard === 'on',
+    testModel,
     slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
   };
 }
@@ -175,6 +184,7 @@ async function main() {
     // One compiled model, queue and cache per project.
     contextToAppId: tenantOf,
     contextToOrchestratorId: tenantOf,
+    ...(config.queryGuard ? { queryRewrite: require('./queryguard').queryRewrite } : {}),
     scheduledRefreshContexts: async () => [],
     scheduledRefreshTimer: false,
     cacheAndQueueDriver: 'memory',
@@ -195,6 +205,9 @@ async function main() {
 
   if (config.testModel) {
     console.log(`cube test model loaded: SlowEvents queries take ${config.slowMs} ms`);
+  }
+  if (!config.queryGuard) {
+    console.log('cube query guard OFF (CUBE_QUERY_GUARD=off, test mode): only the store isolates tenants');
   }
   const server = app.listen(config.port, '127.0.0.1', () => {
     console.log(`cube listening on 127.0.0.1:${config.port}`);

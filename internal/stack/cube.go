@@ -30,6 +30,9 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, error)
 	if o.TestModel {
 		env = append(env, "CUBE_TEST_MODEL=1", "CUBE_TEST_SLOW_MS="+strconv.FormatInt(o.SlowQuery.Milliseconds(), 10))
 	}
+	if o.WithoutQueryGuard {
+		env = append(env, "CUBE_QUERY_GUARD=off")
+	}
 	cmd.Env = env
 	p, err := child.Start(cmd, o.CubeLog)
 	if err != nil {

@@ -55,6 +55,10 @@ type Options struct {
 	// queries take.
 	TestModel bool
 	SlowQuery time.Duration
+	// WithoutQueryGuard starts Cube without its query guard
+	// (cube/queryguard.js), so that tests can show the store's isolation
+	// holding on its own. Cube accepts it only with TestModel.
+	WithoutQueryGuard bool
 	// Env adds API configuration (config.Variables) over the stack's own.
 	Env map[string]string
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
