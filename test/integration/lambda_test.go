@@ -205,7 +205,9 @@ func TestEventsUnderTheEmulator(t *testing.T) {
 			if id == "" {
 				id = ev.requestID
 			}
-			if !strings.Contains(e.Output(), `"request_id":"`+id+`"`) {
+			// The emulator relays the function's output as it comes: the
+			// line may still be on its way when the answer is here.
+			if !eventually(func() bool { return strings.Contains(e.Output(), `"request_id":"`+id+`"`) }) {
 				t.Fatalf("no log line with request_id %q in the function's output", id)
 			}
 		})
@@ -253,4 +255,14 @@ func TestWarmupUnderTheEmulator(t *testing.T) {
 	if sum.OK != want || sum.Failed != 0 {
 		t.Fatalf("ok %d failed %d; want %d ok: %s", sum.OK, sum.Failed, want, truncate(string(out), 500))
 	}
+}
+
+// eventually polls cond until it holds or 10 s have passed.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }
