@@ -13,10 +13,13 @@
 //   (LOCKDOWN), and the configuration locked so that SQL cannot turn any of
 //   it back on.
 // - Statement gate: the driver runs one SELECT at a time and refuses table
-//   functions (checkStatement), because a few of DuckDB's table functions
-//   change the instance whatever the lock says. enable_logging() with a
-//   file storage, for one, makes every later statement fail and the process
-//   abort when the connection closes, taking every tenant down.
+//   functions (checkStatement). DuckDB leaves two ways around the lockdown
+//   that only this closes: an open database's own file and WAL stay
+//   readable and writable (COPY ... TO '<file>.wal' creates the WAL), and a
+//   few table functions change the instance whatever the lock says:
+//   enable_logging() with a file storage makes every later statement fail
+//   and the process abort when the connection closes, taking every tenant
+//   down.
 //
 // A project without a file gets an empty in-memory database, locked the same
 // way: its queries fail as "Schema with name gitlab_project_<id> does not
@@ -31,13 +34,19 @@ const APP_ID = /^gitlab_project_([0-9]+)$/;
 // Kept in step with the comment in testmodel/SlowEvents.js.
 const SLOW_MARKER = '/* cube-test-slow-query */';
 
-// Set when the instance is created. Their effect in DuckDB 1.5 (checked by
-// test/isolation): with external access off, read_text/read_csv/read_blob/
-// glob/read_duckdb, COPY TO, EXPORT and IMPORT DATABASE, ATTACH, INSTALL,
-// LOAD of an extension file, persistent secrets and replacement scans of file
-// paths (FROM '/etc/passwd') all fail with "file system operations are
-// disabled by configuration"; the database's own file stays readable.
+// Set when the instance is created. Their effect in DuckDB 1.5, checked by
+// test/isolation:
 const LOCKDOWN = Object.freeze({
+  // No temporary directory: DuckDB would allow it too (a relative .tmp
+  // shared by every in-memory database), and spill queries' data there.
+  // Queries larger than memory fail instead. First: DuckDB refuses to set
+  // it once external access is off.
+  temp_directory: '',
+  // read_text/read_csv/read_blob/glob/read_duckdb, COPY TO, EXPORT and
+  // IMPORT DATABASE, ATTACH, INSTALL, LOAD of an extension file, persistent
+  // secrets and scans of a file path (FROM '/etc/passwd') fail with "file
+  // system operations are disabled by configuration". The database's own
+  // file and WAL stay allowed (DuckDB adds them to allowed_paths).
   enable_external_access: 'false',
   // No extension loaded or fetched behind a query's back (httpfs for a URL).
   autoload_known_extensions: 'false',
@@ -69,10 +78,12 @@ function projectFile(dataDir, appId) {
 // Opens file read-only, or an empty in-memory database when file is null;
 // both locked down. DuckDB refuses a read-only in-memory database, and an
 // empty one has nothing to protect; the gate keeps SQL from creating
-// anything in it.
+// anything in it. No path rather than ':memory:', which DuckDB takes for a
+// file name when it allows the database's own paths: ':memory:.wal' in the
+// working folder would be writable.
 async function openLocked(file) {
-  const options = file ? { ...LOCKDOWN, access_mode: 'READ_ONLY' } : { ...LOCKDOWN };
-  return DuckDBInstance.create(file || ':memory:', options);
+  if (!file) return DuckDBInstance.create(undefined, { ...LOCKDOWN });
+  return DuckDBInstance.create(file, { ...LOCKDOWN, access_mode: 'READ_ONLY' });
 }
 
 class RefusedStatement extends Error {}
@@ -84,7 +95,10 @@ class RefusedStatement extends Error {}
 async function checkStatement(connection, sql) {
   const reader = await connection.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR) AS tree', [sql]);
   const parsed = JSON.parse(reader.getRowObjectsJS()[0].tree);
-  if (parsed.error) return `only a SELECT statement is run (${parsed.error_message})`;
+  if (parsed.error) {
+    // Anything but a SELECT cannot be serialized; a parser error is its own.
+    return /^only select/i.test(parsed.error_message) ? 'only SELECT statements are run' : parsed.error_message;
+  }
   if (parsed.statements.length !== 1) return `only one statement is run, got ${parsed.statements.length}`;
   const refused = [];
   const visit = (node) => {
