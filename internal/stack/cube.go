@@ -27,12 +27,17 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, error)
 		"CUBE_PORT="+strconv.Itoa(port),
 		"CUBE_CONTINUE_WAIT_TIMEOUT="+strconv.Itoa(max(1, int(o.ContinueWait/time.Second))),
 	)
+	// Set either way, so that the caller's environment cannot turn the test
+	// model on or the guard off.
+	testModel, guard := "0", "on"
 	if o.TestModel {
-		env = append(env, "CUBE_TEST_MODEL=1", "CUBE_TEST_SLOW_MS="+strconv.FormatInt(o.SlowQuery.Milliseconds(), 10))
+		testModel = "1"
+		env = append(env, "CUBE_TEST_SLOW_MS="+strconv.FormatInt(o.SlowQuery.Milliseconds(), 10))
 	}
 	if o.WithoutQueryGuard {
-		env = append(env, "CUBE_QUERY_GUARD=off")
+		guard = "off"
 	}
+	env = append(env, "CUBE_TEST_MODEL="+testModel, "CUBE_QUERY_GUARD="+guard)
 	cmd.Env = env
 	p, err := child.Start(cmd, o.CubeLog)
 	if err != nil {
