@@ -28,9 +28,9 @@ import (
 var (
 	env           *stack.Stack
 	root, dataDir string
-	apiLogs    = &logcheck.Buffer{}
-	continueWt = time.Second
-	slowQuery  = 2500 * time.Millisecond
+	apiLogs       = &logcheck.Buffer{}
+	continueWt    = time.Second
+	slowQuery     = 2500 * time.Millisecond
 )
 
 func TestMain(m *testing.M) {
