@@ -185,15 +185,19 @@ func TestNoFileSystemAccess(t *testing.T) {
 	}
 	for _, tt := range inlineTests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, got := inline(t, 1, tt.expr)
-			if a.status == 200 || !strings.Contains(a.err, tt.want) {
-				t.Errorf("want an error with %q, got %s", tt.want, a)
-			}
-			if got != "" {
-				t.Errorf("the attack answered %q: %s", got, a)
-			}
-			if strings.Contains(a.body, secretText) {
-				t.Errorf("the secret came back: %s", a)
+			// Twice: the driver remembers statements it passed, never
+			// ones it refused.
+			for range 2 {
+				a, got := inline(t, 1, tt.expr)
+				if a.status == 200 || !strings.Contains(a.err, tt.want) {
+					t.Errorf("want an error with %q, got %s", tt.want, a)
+				}
+				if got != "" {
+					t.Errorf("the attack answered %q: %s", got, a)
+				}
+				if strings.Contains(a.body, secretText) {
+					t.Errorf("the secret came back: %s", a)
+				}
 			}
 		})
 	}
