@@ -65,10 +65,14 @@ N ?= 5
 test-repeat:
 	$(GO) run ./cmd/testrepeat -n $(N)
 
-## lint: formatting, vet, staticcheck, and the SAM template (cfn-lint, offline)
+## lint: formatting, vet (here, for macOS on arm64 and for Linux on arm64),
+## staticcheck, and the SAM template (cfn-lint, offline)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# make run and make test must keep building where developers work
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
+	GOOS=linux GOARCH=arm64 $(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	cfn-lint template.yaml
 

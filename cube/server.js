@@ -2,13 +2,15 @@
 
 // Local Cube for the product analytics stack: Cube 0.33's core mounted on an
 // express app (so it listens on loopback only), querying one DuckDB file
-// that holds a schema gitlab_project_<id> per project.
+// per project (tenantdb.js): each tenant's queries run on its own file only.
 //
 // Environment:
 //   CUBEJS_API_SECRET           HS256 key of the tokens (required)
-//   CUBE_DB_PATH                DuckDB file, opened read-only (required)
+//   CUBE_DATA_DIR               folder of the projects' files, project_<id>.duckdb (required)
 //   CUBE_PORT                   port on 127.0.0.1 (default 4000; 0: any free one, printed)
 //   CUBE_CONTINUE_WAIT_TIMEOUT  seconds before Cube answers "Continue wait" (default 5)
+//   CUBE_QUERY_GUARD            on (default) or off: queryguard.js checks every query;
+//                               off only with CUBE_TEST_MODEL=1, to test the store alone
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
 //   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
 //   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps
@@ -29,13 +31,8 @@ const express = require('express');
 const jwt = require('jsonwebtoken');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
-const { DuckDBDriver } = require('@cubejs-backend/duckdb-driver');
-const { DuckDBInstance } = require('@duckdb/node-api');
-const { queryRewrite } = require('./queryguard');
+const { APP_ID, TenantDrivers } = require('./tenantdb');
 
-const APP_ID = /^gitlab_project_[0-9]+$/;
-// Kept in step with the comment in testmodel/SlowEvents.js.
-const SLOW_MARKER = '/* cube-test-slow-query */';
 const MODEL_DIRS = ['model'];
 const TEST_MODEL_DIRS = ['testmodel'];
 
@@ -56,61 +53,31 @@ function intEnv(name, fallback, min) {
 function readConfig() {
   const apiSecret = process.env.CUBEJS_API_SECRET;
   if (!apiSecret) fail('CUBEJS_API_SECRET is not set');
-  const dbPath = process.env.CUBE_DB_PATH;
-  if (!dbPath) fail('CUBE_DB_PATH is not set');
-  // A read-only open of a missing file fails deep inside DuckDB; say it plainly.
-  if (!fs.existsSync(dbPath)) fail(`CUBE_DB_PATH ${dbPath} does not exist`);
+  const dataDir = process.env.CUBE_DATA_DIR;
+  if (!dataDir) fail('CUBE_DATA_DIR is not set');
+  let isDir = false;
+  try {
+    isDir = fs.statSync(dataDir).isDirectory();
+  } catch (e) {
+    fail(`CUBE_DATA_DIR ${dataDir}: ${e.message}`);
+  }
+  if (!isDir) fail(`CUBE_DATA_DIR ${dataDir} is not a folder`);
+  const testModel = process.env.CUBE_TEST_MODEL === '1';
+  const guard = process.env.CUBE_QUERY_GUARD || 'on';
+  if (guard !== 'on' && guard !== 'off') fail(`CUBE_QUERY_GUARD must be on or off, got '${guard}'`);
+  if (guard === 'off' && !testModel) {
+    fail('CUBE_QUERY_GUARD=off is for tests only and needs CUBE_TEST_MODEL=1: refusing to start without the query guard');
+  }
   return {
     apiSecret,
-    dbPath,
+    // Absolute, so that a tenant's file does not depend on the working folder.
+    dataDir: path.resolve(dataDir),
     port: intEnv('CUBE_PORT', 4000, 0),
     continueWaitTimeout: intEnv('CUBE_CONTINUE_WAIT_TIMEOUT', 5, 1),
-    testModel: process.env.CUBE_TEST_MODEL === '1',
+    queryGuard: guard === 'on',
+    testModel,
     slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
   };
-}
-
-// The DuckDB driver as this stack needs it:
-// - read-only, so tests and tools can read the same file while Cube runs
-//   (DuckDB lets several read-only processes share a file, but no writer);
-// - one instance per process (a file cannot be opened twice by a process),
-//   shared by every tenant, so Cube must not close it when it drops a
-//   tenant's orchestrator: only close() does;
-// - one query at a time on the shared connection, since a DuckDB connection
-//   runs a single statement at once; the queue may still hand over several.
-class SharedDuckDBDriver extends DuckDBDriver {
-  constructor({ dbPath, slowMs }) {
-    super({ databasePath: dbPath });
-    this.slowMs = slowMs;
-    this.tail = Promise.resolve();
-  }
-
-  async init() {
-    const instance = await DuckDBInstance.create(this.config.databasePath, { access_mode: 'READ_ONLY' });
-    try {
-      return { instance, defaultConnection: await instance.connect() };
-    } catch (e) {
-      instance.closeSync();
-      throw e;
-    }
-  }
-
-  async query(sql, values, options) {
-    // The test cube's delay is spent outside the lock so that it does not
-    // hold up other queries.
-    if (this.slowMs > 0 && sql.includes(SLOW_MARKER)) {
-      await new Promise((resolve) => setTimeout(resolve, this.slowMs));
-    }
-    const run = this.tail.then(() => super.query(sql, values, options));
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
-  async release() {}
-
-  close() {
-    return super.release();
-  }
 }
 
 // Reads the data model from folders next to this file whatever the working
@@ -190,16 +157,12 @@ function tenantOf({ securityContext }) {
 
 async function main() {
   const config = readConfig();
-  const driver = new SharedDuckDBDriver({
-    dbPath: config.dbPath,
+  // Each tenant's database opens on its first query: a bad file fails that
+  // project's queries, not the start.
+  const drivers = new TenantDrivers({
+    dataDir: config.dataDir,
     slowMs: config.testModel ? config.slowMs : 0,
   });
-  // Open the file now: a bad file should stop the start, not the first query.
-  try {
-    await driver.testConnection();
-  } catch (e) {
-    fail(`cannot open ${config.dbPath} read-only: ${e.message}`);
-  }
 
   const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
   const repository = new ModelRepository(dirs);
@@ -208,15 +171,19 @@ async function main() {
     apiSecret: config.apiSecret,
     checkAuth: tokenChecker(config.apiSecret),
     // Every query through the same checks as the API's (queryguard.js): a
-    // tenant holding a Cube token may send queries here directly.
-    queryRewrite,
+    // tenant holding a Cube token may send queries here directly. Off only
+    // in test mode, to test the store's wall alone.
+    ...(config.queryGuard ? { queryRewrite: require('./queryguard').queryRewrite } : {}),
     // What the API uses, and no more: no GraphQL, no jobs.
     contextToApiScopes: async () => ['meta', 'data'],
     // Cube 0.33 has no DuckDB dialect: it writes Postgres SQL, which DuckDB
     // accepts. Without a dialect class it uses its built-in Postgres one.
     dbType: 'postgres',
     dialectFactory: () => null,
-    driverFactory: () => driver,
+    // One driver per tenant, on that tenant's file only; it must go with
+    // contextToOrchestratorId below, or Cube shares pools, queues and its
+    // result cache across tenants (cube-js/cube#4129).
+    driverFactory: ({ securityContext }) => drivers.get(securityContext && securityContext.appId),
     repositoryFactory: () => repository,
     // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
     extendContext: () => ({ sqlDialect: 'duckdb' }),
@@ -244,6 +211,9 @@ async function main() {
   if (config.testModel) {
     console.log(`cube test model loaded: SlowEvents queries take ${config.slowMs} ms`);
   }
+  if (!config.queryGuard) {
+    console.log('cube query guard OFF (CUBE_QUERY_GUARD=off, test mode): only the store isolates tenants');
+  }
   const server = app.listen(config.port, '127.0.0.1', () => {
     // The bound port, not the asked one: with 0, whoever started Cube reads it here.
     console.log(`cube listening on 127.0.0.1:${server.address().port}`);
@@ -261,7 +231,7 @@ async function main() {
     server.closeAllConnections();
     try {
       await core.shutdown();
-      await driver.close();
+      await drivers.closeAll();
     } catch (e) {
       console.error(`cube: shutdown: ${e.message}`);
     }

@@ -10,77 +10,108 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"productanalytics/internal/eventsdb"
 )
 
-// fakeLoader records its call and writes (or fails to write) a database.
+// fakeLoader records its calls and writes (or fails to write) a database
+// per project.
 type fakeLoader struct {
-	content string // written to dbPath
+	content string // written to dbPath, followed by the project id
 	wal     bool   // also leave a WAL beside it
-	err     error  // returned after writing
-	dbPath  string
+	failOn  int64  // the project whose load fails after writing
+	skip    int64  // the project for which nothing is written
+	cancel  func() // called after the first load
+	dbPaths []string
 	files   []projectFile
 }
 
-func (f *fakeLoader) Load(ctx context.Context, dbPath string, files []projectFile) error {
-	f.dbPath, f.files = dbPath, files
-	if f.content != "" {
-		if err := os.WriteFile(dbPath, []byte(f.content), 0o644); err != nil {
+func (f *fakeLoader) Load(ctx context.Context, dbPath string, file projectFile) error {
+	f.dbPaths, f.files = append(f.dbPaths, dbPath), append(f.files, file)
+	if f.cancel != nil {
+		f.cancel()
+	}
+	if file.id != f.skip {
+		if err := os.WriteFile(dbPath, []byte(fmt.Sprintf("%s%d", f.content, file.id)), 0o644); err != nil {
 			return err
 		}
-	}
-	if f.wal {
-		if err := os.WriteFile(dbPath+".wal", []byte("wal"), 0o644); err != nil {
-			return err
+		if f.wal {
+			if err := os.WriteFile(dbPath+".wal", []byte("wal"), 0o644); err != nil {
+				return err
+			}
 		}
 	}
-	return f.err
+	if file.id == f.failOn {
+		return errors.New("boom")
+	}
+	return nil
 }
 
 func TestLoadAtomically(t *testing.T) {
 	tests := []struct {
-		name       string
-		loader     fakeLoader
-		cancel     bool
-		wantErr    bool
-		wantTarget string
-		wantWAL    bool
+		name    string
+		loader  fakeLoader
+		cancel  bool
+		fresh   bool // no old files in the folder
+		wantErr bool
+		want    string // the files' contents before the project id
+		wantWAL bool
 	}{
-		{name: "success replaces", loader: fakeLoader{content: "new"}, wantTarget: "new"},
-		{name: "success with wal", loader: fakeLoader{content: "new", wal: true}, wantTarget: "new", wantWAL: true},
-		{name: "failure keeps old", loader: fakeLoader{content: "half", wal: true, err: errors.New("boom")}, wantErr: true, wantTarget: "old", wantWAL: true},
-		{name: "no output", loader: fakeLoader{}, wantErr: true, wantTarget: "old", wantWAL: true},
-		{name: "interrupted", loader: fakeLoader{content: "half"}, cancel: true, wantErr: true, wantTarget: "old", wantWAL: true},
+		{name: "success replaces", loader: fakeLoader{content: "new"}, want: "new"},
+		{name: "first run", loader: fakeLoader{content: "new"}, fresh: true, want: "new"},
+		{name: "success with wal", loader: fakeLoader{content: "new", wal: true}, want: "new", wantWAL: true},
+		{name: "a failure keeps every old file", loader: fakeLoader{content: "half", wal: true, failOn: 2}, wantErr: true, want: "old", wantWAL: true},
+		{name: "no output", loader: fakeLoader{content: "new", skip: 2}, wantErr: true, want: "old", wantWAL: true},
+		{name: "interrupted", loader: fakeLoader{content: "half"}, cancel: true, wantErr: true, want: "old", wantWAL: true},
+		{name: "interrupted on a first run", loader: fakeLoader{content: "half"}, cancel: true, fresh: true, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			target := filepath.Join(dir, "analytics.duckdb")
-			os.WriteFile(target, []byte("old"), 0o644)
-			os.WriteFile(target+".wal", []byte("old wal"), 0o644)
+			files := []projectFile{{1, "a.csv"}, {2, "b.csv"}}
+			if !tt.fresh {
+				for _, f := range files {
+					os.WriteFile(eventsdb.Path(dir, f.id), []byte(fmt.Sprintf("old%d", f.id)), 0o644)
+					os.WriteFile(eventsdb.Path(dir, f.id)+".wal", []byte("old wal"), 0o644)
+				}
+			}
+			os.WriteFile(filepath.Join(dir, "other.txt"), []byte("mine"), 0o644)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tt.cancel {
-				cancel()
+				tt.loader.cancel = cancel
 			}
-			files := []projectFile{{1, "a.csv"}, {2, "b.csv"}}
-			err := loadAtomically(ctx, &tt.loader, target, files)
+			err := loadAtomically(ctx, &tt.loader, dir, files)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
-			if want := fmt.Sprintf("%s.tmp-%d", target, os.Getpid()); tt.loader.dbPath != want {
-				t.Errorf("loader got %q, want %q", tt.loader.dbPath, want)
+			for i, f := range tt.loader.files {
+				if want := fmt.Sprintf("%s.tmp-%d", eventsdb.Path(dir, f.id), os.Getpid()); tt.loader.dbPaths[i] != want {
+					t.Errorf("loader got %q, want %q", tt.loader.dbPaths[i], want)
+				}
 			}
-			if !slices.Equal(tt.loader.files, files) {
+			if !tt.wantErr && !slices.Equal(tt.loader.files, files) {
 				t.Errorf("loader got files %v", tt.loader.files)
 			}
-			if got, _ := os.ReadFile(target); string(got) != tt.wantTarget {
-				t.Errorf("target holds %q, want %q", got, tt.wantTarget)
+			for _, f := range files {
+				target := eventsdb.Path(dir, f.id)
+				got, err := os.ReadFile(target)
+				switch {
+				case tt.want == "" && err == nil:
+					t.Errorf("project %d: a file appeared: %q", f.id, got)
+				case tt.want != "" && string(got) != fmt.Sprintf("%s%d", tt.want, f.id):
+					t.Errorf("project %d: the file holds %q, want %s%d", f.id, got, tt.want, f.id)
+				}
+				wal, err := os.ReadFile(target + ".wal")
+				if (err == nil) != tt.wantWAL {
+					t.Errorf("project %d: WAL present = %v, want %v", f.id, err == nil, tt.wantWAL)
+				}
+				if err == nil && !tt.wantErr && string(wal) == "old wal" {
+					t.Errorf("project %d: stale WAL of the old database kept", f.id)
+				}
 			}
-			if _, err := os.Stat(target + ".wal"); (err == nil) != tt.wantWAL {
-				t.Errorf("target WAL present = %v, want %v", err == nil, tt.wantWAL)
-			}
-			if wal, err := os.ReadFile(target + ".wal"); err == nil && !tt.wantErr && string(wal) == "old wal" {
-				t.Error("stale WAL of the old database kept")
+			if got, _ := os.ReadFile(filepath.Join(dir, "other.txt")); string(got) != "mine" {
+				t.Error("another file in the folder was touched")
 			}
 			entries, _ := os.ReadDir(dir)
 			for _, e := range entries {
@@ -93,16 +124,17 @@ func TestLoadAtomically(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "sub", "analytics.duckdb")
+	dir := filepath.Join(t.TempDir(), "sub", "events")
 	loader := &fakeLoader{content: "db"}
 	var out, errOut bytes.Buffer
-	args := []string{"-projects", "5:300,6:200", "-end", "2025-01-31T00:00:00Z", "-db", db}
+	args := []string{"-projects", "5:300,6:200", "-end", "2025-01-31T00:00:00Z", "-data", dir}
 	if code := run(context.Background(), args, &out, &errOut, loader); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if got, _ := os.ReadFile(db); string(got) != "db" {
-		t.Errorf("database holds %q", got)
+	for _, id := range []int64{5, 6} {
+		if got, _ := os.ReadFile(eventsdb.Path(dir, id)); string(got) != fmt.Sprintf("db%d", id) {
+			t.Errorf("project %d's database holds %q", id, got)
+		}
 	}
 	if len(loader.files) != 2 || loader.files[0].id != 5 || loader.files[1].id != 6 {
 		t.Fatalf("loader files %v", loader.files)
@@ -148,7 +180,7 @@ func TestRunErrors(t *testing.T) {
 		want int
 	}{
 		{"bad flag", []string{"-projects", "nope"}, 2},
-		{"missing loader script", []string{"-cube-dir", filepath.Join(dir, "nowhere"), "-db", filepath.Join(dir, "x.duckdb")}, 1},
+		{"missing loader script", []string{"-cube-dir", filepath.Join(dir, "nowhere"), "-data", filepath.Join(dir, "events")}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

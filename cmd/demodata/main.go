@@ -1,16 +1,18 @@
-// Command demodata fills the local stack's DuckDB with synthetic product
-// analytics events, so the dashboards have something believable to show.
+// Command demodata fills the local stack's events store with synthetic
+// product analytics events, so the dashboards have something believable to
+// show.
 //
 // For each project it generates Snowplow-like events (page views, page
 // pings, link clicks, custom events) from a simulated population of
-// one-off and returning visitors, writes them as CSV, and loads the CSVs
-// through cube/scripts/load-events.js into gitlab_project_<id>.snowplow_events.
+// one-off and returning visitors, writes them as CSV, and loads each CSV
+// through cube/scripts/load-events.js into the project's own DuckDB file,
+// <data>/project_<id>.duckdb, table gitlab_project_<id>.snowplow_events.
 // The output depends only on the flags: the same -seed and -end give
 // byte-identical CSVs.
 //
 // Usage:
 //
-//	go run ./cmd/demodata                                # default projects into .local/analytics.duckdb
+//	go run ./cmd/demodata                                # default projects into .local/events/
 //	go run ./cmd/demodata -end 2025-01-31T00:00:00Z -seed 7
 //	go run ./cmd/demodata -csv-only demo-csv              # CSVs only, no node
 package main
@@ -27,6 +29,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"productanalytics/internal/eventsdb"
 )
 
 func main() {
@@ -59,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, loader Lo
 }
 
 // generateAndLoad does the work: CSVs into -csv-only or a temporary
-// directory, then (unless -csv-only) the atomic load into -db.
+// directory, then (unless -csv-only) the atomic load into -data.
 func generateAndLoad(ctx context.Context, o options, stdout, stderr io.Writer, loader Loader, began time.Time) error {
 	dir := o.csvOnly
 	if dir == "" {
@@ -103,14 +107,16 @@ func generateAndLoad(ctx context.Context, o options, stdout, stderr io.Writer, l
 
 	var dbBytes int64
 	if o.csvOnly == "" {
-		if err := os.MkdirAll(filepath.Dir(o.db), 0o755); err != nil {
+		if err := os.MkdirAll(o.data, 0o755); err != nil {
 			return err
 		}
-		if err := loadAtomically(ctx, loader, o.db, files); err != nil {
-			return fmt.Errorf("loading %s: %w", o.db, err)
+		if err := loadAtomically(ctx, loader, o.data, files); err != nil {
+			return fmt.Errorf("loading into %s: %w", o.data, err)
 		}
-		if fi, err := os.Stat(o.db); err == nil {
-			dbBytes = fi.Size()
+		for _, f := range files {
+			if fi, err := os.Stat(eventsdb.Path(o.data, f.id)); err == nil {
+				dbBytes += fi.Size()
+			}
 		}
 	}
 	printSummary(stdout, o, results, generated, time.Since(began), dbBytes)
@@ -141,8 +147,8 @@ func printSummary(w io.Writer, o options, results []projectResult, generated, to
 		fmt.Fprintf(w, "wrote CSVs to %s in %s\n", o.csvOnly, generated.Round(time.Millisecond))
 		return
 	}
-	fmt.Fprintf(w, "generated in %s, loaded into %s (%s) in %s total\n",
-		generated.Round(time.Millisecond), o.db, humanBytes(dbBytes), total.Round(time.Millisecond))
+	fmt.Fprintf(w, "generated in %s, loaded into %s (one file per project, %s) in %s total\n",
+		generated.Round(time.Millisecond), o.data, humanBytes(dbBytes), total.Round(time.Millisecond))
 }
 
 // humanBytes formats a size like "12.3 MB".

@@ -22,7 +22,7 @@ type options struct {
 	days     int
 	end      time.Time
 	seed     uint64
-	db       string
+	data     string
 	cubeDir  string
 	csvOnly  string
 	node     string
@@ -36,7 +36,8 @@ func parseOptions(args []string, now time.Time, stderr io.Writer) (options, erro
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: demodata [flags]\n\n"+
 			"Generates synthetic Snowplow-style events for the local stack and loads them\n"+
-			"into DuckDB through <cube-dir>/scripts/load-events.js.\n\nFlags:\n")
+			"into one DuckDB file per project, <data>/project_<id>.duckdb, through\n"+
+			"<cube-dir>/scripts/load-events.js.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	var (
@@ -48,7 +49,7 @@ func parseOptions(args []string, now time.Time, stderr io.Writer) (options, erro
 	fs.IntVar(&o.days, "days", 30, "days of history ending at -end")
 	fs.StringVar(&end, "end", "", "end of the time window, RFC3339 (default now, UTC)")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed; same seed and -end give byte-identical data")
-	fs.StringVar(&o.db, "db", ".local/analytics.duckdb", "DuckDB file to replace with the demo data")
+	fs.StringVar(&o.data, "data", ".local/events", "`folder` of the projects' DuckDB files; the generated projects' files are replaced")
 	fs.StringVar(&o.cubeDir, "cube-dir", "cube", "directory holding scripts/load-events.js and its node_modules")
 	fs.StringVar(&o.csvOnly, "csv-only", "", "write the CSVs into this `dir` and stop (no node, no DuckDB)")
 	fs.StringVar(&o.node, "node", "node", "Node.js executable")

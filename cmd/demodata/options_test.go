@@ -49,7 +49,7 @@ func TestParseOptions(t *testing.T) {
 			if !o.end.Equal(now.Truncate(time.Second)) || o.end.Location() != time.UTC {
 				t.Errorf("end = %v, want now in UTC", o.end)
 			}
-			if o.days != 30 || o.seed != 1 || o.db != ".local/analytics.duckdb" || o.cubeDir != "cube" || o.csvOnly != "" {
+			if o.days != 30 || o.seed != 1 || o.data != ".local/events" || o.cubeDir != "cube" || o.csvOnly != "" {
 				t.Errorf("unexpected defaults: %+v", o)
 			}
 			if len(o.projects) != 2 {

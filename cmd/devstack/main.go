@@ -62,14 +62,14 @@ func token(args []string, out io.Writer) error {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	data := fs.String("data", ".local/analytics.duckdb", "the DuckDB file of demo events (generated when absent)")
+	data := fs.String("data", ".local/events", "the `folder` of demo events, one DuckDB file per project (generated when it holds none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// make does not pass SIGTERM on to its children: end with the parent.
-	syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// make does not pass SIGTERM on to its children: end with the parent.
+	ctx = endWithParent(ctx)
 	start := time.Now()
 
 	root, err := stack.Root(".")
@@ -84,20 +84,21 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	db := *data
-	if !filepath.IsAbs(db) {
-		db = filepath.Join(root, db)
+	dataDir := *data
+	if !filepath.IsAbs(dataDir) {
+		dataDir = filepath.Join(root, dataDir)
 	}
-	if err := os.MkdirAll(filepath.Dir(db), 0o755); err != nil {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
 	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
 		return err
 	}
-	if err := stack.GenerateData(ctx, root, db, os.Stderr); err != nil {
+	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr); err != nil {
 		return err
 	}
-	cubeLogPath := filepath.Join(filepath.Dir(db), "cube.log")
+	// Beside the data folder rather than in it: the folder is the events'.
+	cubeLogPath := filepath.Join(filepath.Dir(dataDir), "cube.log")
 	// Appended to, so that a second `make run` refused for a busy port does
 	// not wipe the log of the one running.
 	cubeLog, err := os.OpenFile(cubeLogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -106,7 +107,7 @@ func run(args []string) error {
 	}
 	defer cubeLog.Close()
 	apiEnv := configFromEnv(os.Getenv)
-	s, err := stack.Start(ctx, stack.Options{Root: root, DB: db, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv})
+	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv})
 	if err != nil {
 		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"productanalytics/internal/eventsdb"
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
@@ -29,9 +30,9 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	db := filepath.Join(dir, "data", "events.duckdb")
+	data := filepath.Join(dir, "data", "events")
 	start := func(apiPort, cubePort string) *exec.Cmd {
-		cmd := exec.Command(bin, "run", "-data", db)
+		cmd := exec.Command(bin, "run", "-data", data)
 		cmd.Dir = "../.."
 		cmd.Env = append(os.Environ(), "PORT="+apiPort, "CUBE_PORT="+cubePort)
 		return cmd
@@ -86,11 +87,16 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 			t.Errorf("%s still answers after devstack run stopped", addr)
 		}
 	}
-	if _, err := os.Stat(db); err != nil {
-		t.Errorf("the demo data: %v", err)
+	for _, project := range []int64{1, 2} {
+		if _, err := os.Stat(eventsdb.Path(data, project)); err != nil {
+			t.Errorf("the demo data: %v", err)
+		}
 	}
-	if left, _ := filepath.Glob(db + ".tmp*"); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(data, "*.tmp*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "cube.log")); err != nil {
+		t.Errorf("Cube's log beside the data folder: %v", err)
 	}
 }
 

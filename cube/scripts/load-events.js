@@ -1,43 +1,40 @@
 #!/usr/bin/env node
 'use strict';
 
-// Loads Snowplow events from CSV files into a DuckDB file, one schema per
-// project:
+// Loads one project's Snowplow events from a CSV file into a new DuckDB
+// file:
 //
-//   node load-events.js <db-file> <project-id>=<csv-file> [...]
+//   node load-events.js <db-file> <project-id>=<csv-file>
 //
-// Each project's schema gitlab_project_<id> is dropped and created again
-// with the table from schema/snowplow_events.sql. A CSV has a header row
-// naming exactly that table's columns in order, comma-separated fields with
-// RFC 4180 quoting, UTC timestamps like 2026-11-20 13:45:12.123, and an
-// empty unquoted field for NULL ("" is an empty string). Everything is loaded
-// in one transaction: on any error the file is left as it was.
+// The file gets the schema gitlab_project_<id> with the table from
+// schema/snowplow_events.sql, and nothing else: one project per file, so
+// that a tenant's connection to its file can reach no other project's
+// events. Cube reads <data-dir>/project_<id>.duckdb (see ../tenantdb.js).
 //
-// DuckDB lets no other process hold the file meanwhile: stop Cube first.
+// A CSV has a header row naming exactly that table's columns in order,
+// comma-separated fields with RFC 4180 quoting, UTC timestamps like
+// 2026-11-20 13:45:12.123, and an empty unquoted field for NULL ("" is an
+// empty string). The file must not exist yet; on any error it is removed, so
+// a failed load leaves nothing behind.
 
 const fs = require('fs');
 const path = require('path');
 const { DuckDBInstance } = require('@duckdb/node-api');
 
 const DDL_FILE = path.join(__dirname, '..', 'schema', 'snowplow_events.sql');
-const USAGE = 'usage: node load-events.js <db-file> <project-id>=<csv-file> [<project-id>=<csv-file> ...]';
+const USAGE = 'usage: node load-events.js <db-file> <project-id>=<csv-file>';
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  if (argv.length < 2) throw new UsageError(USAGE);
-  const [dbFile, ...pairs] = argv;
-  const projects = pairs.map((pair) => {
-    const match = /^([0-9]+)=(.+)$/.exec(pair);
-    if (!match) throw new UsageError(`bad argument '${pair}', expected <project-id>=<csv-file>\n${USAGE}`);
-    const [, id, csvFile] = match;
-    if (!fs.existsSync(csvFile)) throw new UsageError(`CSV file ${csvFile} does not exist`);
-    return { schema: `gitlab_project_${Number(id)}`, csvFile };
-  });
-  const schemas = projects.map((p) => p.schema);
-  const dup = schemas.find((s, i) => schemas.indexOf(s) !== i);
-  if (dup) throw new UsageError(`${dup} is given twice`);
-  return { dbFile, projects };
+  if (argv.length !== 2) throw new UsageError(USAGE);
+  const [dbFile, pair] = argv;
+  const match = /^([0-9]+)=(.+)$/.exec(pair);
+  if (!match) throw new UsageError(`bad argument '${pair}', expected <project-id>=<csv-file>\n${USAGE}`);
+  const [, id, csvFile] = match;
+  if (!fs.existsSync(csvFile)) throw new UsageError(`CSV file ${csvFile} does not exist`);
+  if (fs.existsSync(dbFile)) throw new UsageError(`${dbFile} exists: the loader writes a new file only`);
+  return { dbFile, project: { schema: `gitlab_project_${Number(id)}`, csvFile } };
 }
 
 function sqlString(text) {
@@ -58,7 +55,6 @@ function csvHeader(csvFile) {
 }
 
 async function loadProject(connection, ddl, { schema, csvFile }) {
-  await connection.run(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await connection.run(`CREATE SCHEMA ${schema}`);
   await connection.run(ddl.replace(/\{\{schema\}\}/g, schema));
 
@@ -84,31 +80,34 @@ async function loadProject(connection, ddl, { schema, csvFile }) {
   return Number(count.getRowObjectsJS()[0].n);
 }
 
+function remove(dbFile) {
+  for (const f of [dbFile, `${dbFile}.wal`]) fs.rmSync(f, { force: true });
+}
+
 async function main() {
-  const { dbFile, projects } = parseArgs(process.argv.slice(2));
+  const { dbFile, project } = parseArgs(process.argv.slice(2));
   const ddl = fs.readFileSync(DDL_FILE, 'utf8');
-  const instance = await DuckDBInstance.create(dbFile);
-  const connection = await instance.connect();
+  let loaded;
   try {
-    await connection.run('BEGIN TRANSACTION');
-    const loaded = [];
-    for (const project of projects) {
+    const instance = await DuckDBInstance.create(dbFile);
+    try {
+      const connection = await instance.connect();
       try {
-        loaded.push([project.schema, await loadProject(connection, ddl, project)]);
-      } catch (e) {
-        e.message = `${project.schema} from ${project.csvFile}: ${e.message}`;
-        throw e;
+        loaded = await loadProject(connection, ddl, project);
+        // Into the file itself, so that it travels without a WAL beside it.
+        await connection.run('CHECKPOINT');
+      } finally {
+        connection.closeSync();
       }
+    } finally {
+      instance.closeSync();
     }
-    await connection.run('COMMIT');
-    for (const [schema, n] of loaded) console.log(`loaded ${n} events into ${schema}`);
   } catch (e) {
-    await connection.run('ROLLBACK').catch(() => undefined);
+    remove(dbFile);
+    e.message = `${project.schema} from ${project.csvFile}: ${e.message}`;
     throw e;
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
   }
+  console.log(`loaded ${loaded} events into ${project.schema}`);
 }
 
 main().catch((e) => {

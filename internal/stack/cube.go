@@ -23,19 +23,27 @@ var listeningLine = regexp.MustCompile(`cube listening on 127\.0\.0\.1:([0-9]+)`
 func startCube(ctx context.Context, o Options, port int) (*child.Process, string, error) {
 	cmd := exec.Command("node", "server.js")
 	cmd.Dir = CubeDir(o.Root)
-	db, err := filepath.Abs(o.DB)
+	data, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return nil, "", err
 	}
 	env := append(os.Environ(),
 		"CUBEJS_API_SECRET="+LocalCubeKey,
-		"CUBE_DB_PATH="+db,
+		"CUBE_DATA_DIR="+data,
 		"CUBE_PORT="+strconv.Itoa(port),
 		"CUBE_CONTINUE_WAIT_TIMEOUT="+strconv.Itoa(max(1, int(o.ContinueWait/time.Second))),
 	)
+	// Set either way, so that the caller's environment cannot turn the test
+	// model on or the guard off.
+	testModel, guard := "0", "on"
 	if o.TestModel {
-		env = append(env, "CUBE_TEST_MODEL=1", "CUBE_TEST_SLOW_MS="+strconv.FormatInt(o.SlowQuery.Milliseconds(), 10))
+		testModel = "1"
+		env = append(env, "CUBE_TEST_SLOW_MS="+strconv.FormatInt(o.SlowQuery.Milliseconds(), 10))
 	}
+	if o.WithoutQueryGuard {
+		guard = "off"
+	}
+	env = append(env, "CUBE_TEST_MODEL="+testModel, "CUBE_QUERY_GUARD="+guard)
 	cmd.Env = env
 	p, err := child.Start(cmd, o.CubeLog)
 	if err != nil {

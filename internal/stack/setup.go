@@ -7,7 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
+
+	"productanalytics/internal/eventsdb"
 )
 
 // Root finds the project's root folder: the nearest folder above dir that
@@ -68,36 +69,24 @@ func installed(dir string) bool {
 	return err == nil && !mods.ModTime().Before(lock.ModTime())
 }
 
-// lockFile takes an exclusive lock on path, waiting for it, and returns
-// its release.
-func lockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+// GenerateData writes the demo events into the folder dir, one DuckDB file
+// per project, when it holds no project's file yet. The generator loads
+// every project into temporary files and renames them into place only once
+// all loaded, so an interrupted run never leaves a half-written database.
+func GenerateData(ctx context.Context, root, dir string, log io.Writer, args ...string) error {
+	projects, err := eventsdb.Projects(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
-}
-
-// GenerateData writes the demo events into db when it does not exist yet.
-// The generator loads into a temporary file and renames it, so an
-// interrupted run never leaves a half-written database.
-func GenerateData(ctx context.Context, root, db string, log io.Writer, args ...string) error {
-	if _, err := os.Stat(db); err == nil {
+	if len(projects) > 0 {
 		return nil
 	}
-	abs, err := filepath.Abs(db)
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(log, "generating demo data...")
-	cmd := exec.CommandContext(ctx, "go", append([]string{"run", "./cmd/demodata", "-db", abs}, args...)...)
+	cmd := exec.CommandContext(ctx, "go", append([]string{"run", "./cmd/demodata", "-data", abs}, args...)...)
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {

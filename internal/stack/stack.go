@@ -1,7 +1,7 @@
 // Package stack runs the product analytics API locally with the real parts
 // it talks to in production: a Secrets Manager emulator (moto_server) holding
-// the keys, and a real Cube over a DuckDB file of demo events. `make run`
-// and the integration tests start it the same way.
+// the keys, and a real Cube over demo events, one DuckDB file per project.
+// `make run` and the integration tests start it the same way.
 package stack
 
 import (
@@ -44,8 +44,9 @@ const (
 type Options struct {
 	// Root is the project's root folder (the one holding go.mod).
 	Root string
-	// DB is the DuckDB file of events; it must exist.
-	DB string
+	// DataDir is the folder of the projects' DuckDB files (see
+	// internal/eventsdb); it must exist.
+	DataDir string
 	// APIPort and CubePort are the ports on 127.0.0.1.
 	APIPort, CubePort int
 	// ContinueWait is Cube's continue-wait timeout (default 5s, whole seconds).
@@ -54,6 +55,10 @@ type Options struct {
 	// queries take.
 	TestModel bool
 	SlowQuery time.Duration
+	// WithoutQueryGuard starts Cube without its query guard
+	// (cube/queryguard.js), so that tests can show the store's isolation
+	// holding on its own. Cube accepts it only with TestModel.
+	WithoutQueryGuard bool
 	// Env adds API configuration (config.Variables) over the stack's own.
 	Env map[string]string
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
@@ -82,8 +87,10 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.ContinueWait <= 0 {
 		o.ContinueWait = 5 * time.Second
 	}
-	if _, err := os.Stat(o.DB); err != nil {
-		return nil, fmt.Errorf("the events database: %w", err)
+	if fi, err := os.Stat(o.DataDir); err != nil {
+		return nil, fmt.Errorf("the events folder: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("the events folder %s is not a folder", o.DataDir)
 	}
 	apiLn, err := listen(o.APIPort, "the API")
 	if err != nil {

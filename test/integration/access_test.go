@@ -27,7 +27,7 @@ func TestGitLabModeEndToEnd(t *testing.T) {
 	defer cancel()
 	logs := &logcheck.Buffer{}
 	s, err := stack.Start(ctx, stack.Options{
-		Root: root, DB: db, Log: logs,
+		Root: root, DataDir: dataDir, Log: logs,
 		// Long bounds: a loaded machine must not turn an answer into a
 		// timeout, nor let the reporter's cached access expire mid-test.
 		Env: map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": gl.URL, "GITLAB_TIMEOUT": "10s", "GITLAB_ALLOW_TTL": "1h"},

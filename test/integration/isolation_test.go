@@ -68,7 +68,7 @@ func TestCubeTokenNamesOneProject(t *testing.T) {
 		Results []struct{ Data []map[string]any }
 	}
 	json.Unmarshal(body, &out)
-	store := sqlRows(t, `SELECT COUNT(*) AS n FROM gitlab_project_1.snowplow_events`)
+	store := sqlRows(t, 1, `SELECT COUNT(*) AS n FROM gitlab_project_1.snowplow_events`)
 	if len(out.Results) != 1 || len(out.Results[0].Data) != 1 {
 		t.Fatalf("answer %s", truncate(string(body), 300))
 	}
@@ -148,7 +148,7 @@ var canaryValues struct {
 func canaries(t *testing.T) []string {
 	t.Helper()
 	canaryValues.once.Do(func() {
-		for _, r := range sqlRows(t, `SELECT DISTINCT page_urlhost AS v FROM gitlab_project_2.snowplow_events WHERE page_urlhost IS NOT NULL
+		for _, r := range sqlRows(t, 2, `SELECT DISTINCT page_urlhost AS v FROM gitlab_project_2.snowplow_events WHERE page_urlhost IS NOT NULL
 			UNION ALL SELECT v FROM (SELECT event_id AS v FROM gitlab_project_2.snowplow_events ORDER BY event_id LIMIT 200)`) {
 			canaryValues.list = append(canaryValues.list, str(r["v"]))
 		}
@@ -167,7 +167,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	const n = 1000
 	c := canaries(t)
 	// No canary is project 1's too, or the test would prove nothing.
-	for _, r := range sqlRows(t, `SELECT COUNT(*) AS n FROM gitlab_project_1.snowplow_events WHERE page_urlhost IN (`+sqlList(c)+`) OR event_id IN (`+sqlList(c)+`)`) {
+	for _, r := range sqlRows(t, 1, `SELECT COUNT(*) AS n FROM gitlab_project_1.snowplow_events WHERE page_urlhost IN (`+sqlList(c)+`) OR event_id IN (`+sqlList(c)+`)`) {
 		if num(t, r["n"]) != 0 {
 			t.Fatal("project 1's events carry project 2's canary values")
 		}

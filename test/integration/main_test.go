@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"productanalytics/internal/eventsdb"
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
 	"productanalytics/internal/wait"
@@ -27,11 +28,11 @@ import (
 // and its test-only SlowEvents cube takes longer than it, so that polling
 // shows.
 var (
-	env        *stack.Stack
-	root, db   string
-	apiLogs    = &logcheck.Buffer{}
-	continueWt = time.Second
-	slowQuery  = 2500 * time.Millisecond
+	env           *stack.Stack
+	root, dataDir string
+	apiLogs       = &logcheck.Buffer{}
+	continueWt    = time.Second
+	slowQuery     = 2500 * time.Millisecond
 )
 
 func TestMain(m *testing.M) {
@@ -50,16 +51,16 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	db = filepath.Join(tmp, "events.duckdb")
+	dataDir = filepath.Join(tmp, "events")
 	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
 		return fail(err)
 	}
-	if err := stack.GenerateData(ctx, root, db, os.Stderr); err != nil {
+	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr); err != nil {
 		return fail(err)
 	}
 	cubeLog := &logcheck.Buffer{}
 	env, err = stack.Start(ctx, stack.Options{
-		Root: root, DB: db, ContinueWait: continueWt, TestModel: true, SlowQuery: slowQuery,
+		Root: root, DataDir: dataDir, ContinueWait: continueWt, TestModel: true, SlowQuery: slowQuery,
 		Log: apiLogs, CubeLog: cubeLog,
 	})
 	if err != nil {
@@ -196,10 +197,11 @@ func rows(t testing.TB, a answer) []map[string]any {
 	return out.Results[0].Data
 }
 
-// sqlRows runs SQL straight on the events file, beside the running Cube.
-func sqlRows(t testing.TB, query string) []map[string]any {
+// sqlRows runs SQL straight on project's events file, beside the running
+// Cube.
+func sqlRows(t testing.TB, project int64, query string) []map[string]any {
 	t.Helper()
-	cmd := exec.Command("node", filepath.Join(stack.CubeDir(root), "scripts", "query.js"), db, query)
+	cmd := exec.Command("node", filepath.Join(stack.CubeDir(root), "scripts", "query.js"), eventsdb.Path(dataDir, project), query)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
