@@ -658,9 +658,9 @@ func TestError(t *testing.T) {
 		err  *Error
 		want string
 	}{
-		{&Error{Kind: ErrUnreachable, Err: cause}, "Cube is unreachable: connection refused"},
-		{&Error{Kind: ErrQuery, Status: 400, Message: "'x' not found"}, "Cube refused the query: 'x' not found"},
-		{&Error{Kind: ErrKeyRefused, Status: 403}, "Cube refused the API key"},
+		{&Error{Kind: ErrUnreachable, Err: cause}, "no connection to Cube: connection refused"},
+		{&Error{Kind: ErrQuery, Status: 400, Message: "'x' not found"}, "the query was refused by Cube: 'x' not found"},
+		{&Error{Kind: ErrKeyRefused, Status: 403}, "the API key was refused by Cube"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -12,20 +12,20 @@ var (
 	ErrKeyUnavailable = errors.New("the Cube API key cannot be read")
 	// ErrKeyRefused: Cube refused the token signed with the API key, even
 	// with the key read again.
-	ErrKeyRefused = errors.New("Cube refused the API key")
+	ErrKeyRefused = errors.New("the API key was refused by Cube")
 	// ErrUnreachable: Cube could not be reached.
-	ErrUnreachable = errors.New("Cube is unreachable")
+	ErrUnreachable = errors.New("no connection to Cube")
 	// ErrTimeout: Cube did not answer in time.
-	ErrTimeout = errors.New("Cube did not answer in time")
+	ErrTimeout = errors.New("no answer from Cube in time")
 	// ErrQuery: Cube refused the query (its 4xx); Message says why.
-	ErrQuery = errors.New("Cube refused the query")
+	ErrQuery = errors.New("the query was refused by Cube")
 	// ErrDatabaseNotFound: the project has no events database or table.
 	ErrDatabaseNotFound = errors.New("the project has no events database")
 	// ErrFailed: Cube failed (its 5xx); Message says how.
-	ErrFailed = errors.New("Cube failed")
+	ErrFailed = errors.New("a failure inside Cube")
 	// ErrBadAnswer: Cube's answer cannot be passed on: not JSON, too
 	// large, or a refusal that gives no reason.
-	ErrBadAnswer = errors.New("Cube's answer cannot be used")
+	ErrBadAnswer = errors.New("an unusable answer from Cube")
 )
 
 // Error is a failed call to Cube.
