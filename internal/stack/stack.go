@@ -22,6 +22,7 @@ import (
 
 	"productanalytics/internal/child"
 	"productanalytics/internal/motoserver"
+	"productanalytics/internal/web"
 	"productanalytics/shared/app"
 	"productanalytics/shared/config"
 )
@@ -56,6 +57,8 @@ type Options struct {
 	SlowQuery time.Duration
 	// Env adds API configuration (config.Variables) over the stack's own.
 	Env map[string]string
+	// Dashboards are the dashboards page's (default: GitLab's, web.Dashboards).
+	Dashboards []web.Dashboard
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
 	Log, CubeLog io.Writer
 }
@@ -68,6 +71,9 @@ type Stack struct {
 	moto *motoserver.Server
 	cube *child.Process
 	api  *http.Server
+
+	db       string
+	projects projectList
 }
 
 // Start starts moto_server with the keys, Cube, and the API, and returns
@@ -89,7 +95,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{}
+	s = &Stack{db: o.DB}
 	defer func() {
 		if err != nil {
 			apiLn.Close()
@@ -118,11 +124,12 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 
-	h, err := buildAPI(ctx, o, s)
+	h, cfg, err := buildAPI(ctx, o, s)
 	if err != nil {
 		return nil, err
 	}
-	s.api = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(o.Root, cfg)}, h)
+	s.api = &http.Server{Handler: page, ReadHeaderTimeout: 5 * time.Second}
 	s.APIURL = "http://" + apiLn.Addr().String()
 	go s.api.Serve(apiLn)
 	return s, nil
@@ -189,17 +196,18 @@ func (s *Stack) APIEnv() map[string]string {
 
 // buildAPI builds the API handler the way a Lambda function does, from
 // environment variables, with its secrets in this stack's moto_server.
-func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, error) {
+func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, config.Config, error) {
 	env := s.APIEnv()
 	for k, v := range o.Env {
 		env[k] = v
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
-		return nil, fmt.Errorf("the API's configuration: %w", err)
+		return nil, cfg, fmt.Errorf("the API's configuration: %w", err)
 	}
 	log := app.Logger(o.Log, cfg.LogLevel)
-	return app.BuildWith(ctx, cfg, log, s.moto.Client())
+	h, err := app.BuildWith(ctx, cfg, log, s.moto.Client())
+	return h, cfg, err
 }
 
 func listen(port int, what string) (net.Listener, error) {
