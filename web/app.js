@@ -18,6 +18,9 @@
   let local = null; // local.json, on the local stack only
   let drawing = 0; // the current drawing; answers of an older one are dropped
   let charts = []; // ECharts instances of the current drawing
+  // Tells the client that a panel's load was replaced by a newer drawing's,
+  // so that it stops asking again for the old one while Cube works on it.
+  const mutex = {};
 
   // ---- connection ---------------------------------------------------------
 
@@ -251,6 +254,8 @@
     try {
       const resultSet = await api.load(query, {
         castNumerics: true,
+        mutexObj: mutex,
+        mutexKey: spec.name,
         // The API answers "Continue wait" while Cube is still computing;
         // the client asks again by itself, and the panel says so.
         progressCallback: () => {

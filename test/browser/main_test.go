@@ -1,0 +1,178 @@
+// Package browser tests the dashboards page in a real browser: headless
+// Chromium, driven over the DevTools protocol, draws GitLab's dashboards
+// from the local stack (the API, a real Cube over demo data) and the tests
+// compare what it shows with what the API answers.
+package browser
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"productanalytics/internal/logcheck"
+	"productanalytics/internal/stack"
+	"productanalytics/internal/web"
+)
+
+// The stack's timings. The API stops asking Cube after apiWait and answers
+// "Continue wait", which the page must show while its client asks again; the
+// test-only slow panel takes slowQuery, longer than that, so every drawing
+// shows it. apiWait stays well above Cube's continue-wait answer (1 s), so
+// that a busy machine slows the ordinary panels without failing them.
+const (
+	cubeWait  = time.Second
+	apiWait   = 3500 * time.Millisecond
+	slowQuery = 5 * time.Second
+)
+
+var (
+	env      *stack.Stack
+	root     string
+	browser  context.Context // the browser's context: a tab per test
+	apiLogs  = &logcheck.Buffer{}
+	shotsDir string
+)
+
+// slowDashboard is drawn beside GitLab's: one panel over the test-only
+// SlowEvents cube, dated like the others.
+var slowDashboard = web.Dashboard{
+	Slug: "slow", Title: "Slow panel (test only)", Description: "A query Cube takes longer to answer than the API waits.",
+	Panels: []web.Panel{{
+		Name: "slow_events", Title: "Slow events", Visualization: web.SingleStat,
+		Query: json.RawMessage(`{"measures":["SlowEvents.count"],"filters":[{"member":"SlowEvents.derivedTstamp","operator":"inDateRange","values":["{{from}}","{{to}}"]}],"limit":100,"timezone":"UTC"}`),
+	}},
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var err error
+	if root, err = stack.Root("."); err != nil {
+		return fail(err)
+	}
+	chromium, err := installChromium(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	tmp, err := os.MkdirTemp("", "pa-browser-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(tmp)
+	db := filepath.Join(tmp, "events.duckdb")
+	for _, step := range []func() error{
+		func() error { return stack.InstallCube(ctx, root, os.Stderr) },
+		func() error { return stack.InstallPage(ctx, root, os.Stderr) },
+		func() error { return stack.GenerateData(ctx, root, db, os.Stderr) },
+	} {
+		if err := step(); err != nil {
+			return fail(err)
+		}
+	}
+	cubeLog := &logcheck.Buffer{}
+	env, err = stack.Start(ctx, stack.Options{
+		Root: root, DB: db, ContinueWait: cubeWait, TestModel: true, SlowQuery: slowQuery,
+		Env:        map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": "3s"},
+		Dashboards: append(web.Dashboards(), slowDashboard),
+		Log:        apiLogs, CubeLog: cubeLog,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, cubeLog.String())
+		return fail(err)
+	}
+	defer env.Close()
+
+	shotsDir = filepath.Join(root, ".local", "screenshots")
+	if err := os.MkdirAll(shotsDir, 0o755); err != nil {
+		return fail(err)
+	}
+	allocCtx, stopAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(filepath.Join(tmp, "chromium")), // fresh: no state from earlier runs
+		chromedp.Headless,
+		chromedp.NoSandbox, // root in a container
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		// Chromium's own connections (updates, sync, QUIC probes) would be
+		// refused by this closed network and slow every page down.
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1400, 1000),
+	)
+	defer stopAlloc()
+	var stopBrowser context.CancelFunc
+	browser, stopBrowser = chromedp.NewContext(allocCtx)
+	defer stopBrowser()
+	startCtx, cancelStart := context.WithTimeout(browser, time.Minute)
+	defer cancelStart()
+	if err := chromedp.Do(startCtx, chromedp.Navigate("about:blank")); err != nil {
+		return fail(fmt.Errorf("starting %s: %w", chromium, err))
+	}
+
+	code := m.Run()
+	if code == 0 {
+		if err := logcheck.Leak(apiLogs.String()+cubeLog.String(), stack.LocalCubeKey, stack.LocalCallerKey); err != nil {
+			return fail(err)
+		}
+	}
+	return code
+}
+
+// installChromium returns Chromium's path, installing Debian's package
+// first when it is missing (as root; apt waits for another install's lock).
+func installChromium(ctx context.Context) (string, error) {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	if os.Geteuid() != 0 {
+		return "", errors.New("chromium is not installed; as root, apt-get install chromium")
+	}
+	fmt.Fprintln(os.Stderr, "installing chromium (apt-get install chromium, about half a minute)...")
+	apt := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "apt-get", append([]string{"-q", "-y", "-o", "DPkg::Lock::Timeout=300"}, args...)...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, lastLines(string(out), 10))
+		}
+		return nil
+	}
+	if err := apt("install", "chromium"); err != nil {
+		// The package lists may be missing or stale on a fresh machine.
+		if err := apt("update"); err != nil {
+			return "", err
+		}
+		if err := apt("install", "chromium"); err != nil {
+			return "", err
+		}
+	}
+	return exec.LookPath("chromium")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, "browser:", err)
+	return 1
+}
