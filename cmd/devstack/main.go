@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -113,7 +114,8 @@ func run(args []string) error {
 	}
 	defer cubeLog.Close()
 	apiEnv := configFromEnv(os.Getenv)
-	s, err := stack.Start(ctx, stack.Options{Root: root, DB: db, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv})
+	s, err := stack.Start(ctx, stack.Options{Root: root, DB: db, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
+		CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})
 	if err != nil {
 		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
 	}
@@ -186,6 +188,19 @@ func configFromEnv(getenv func(string) string) map[string]string {
 		env["AUTH_JWT_SECRET_ID"] = "" // the configuration takes one source of keys
 	}
 	return env
+}
+
+// origins reads CORS_ALLOW_ORIGINS, comma-separated as template.yaml's
+// CorsAllowOrigins, so that a page hosted elsewhere (make page) can be
+// tried against the local API.
+func origins(v string) []string {
+	var out []string
+	for o := range strings.SplitSeq(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, strings.TrimRight(o, "/"))
+		}
+	}
+	return out
 }
 
 func portEnv(name string, def int) (int, error) {

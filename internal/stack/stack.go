@@ -59,6 +59,10 @@ type Options struct {
 	Env map[string]string
 	// Dashboards are the dashboards page's (default: GitLab's, web.Dashboards).
 	Dashboards []web.Dashboard
+	// CORSAllowOrigins are the origins whose pages may call the API from a
+	// browser, as template.yaml's CorsAllowOrigins ("*" for any); none
+	// means no CORS, as in the template by default.
+	CORSAllowOrigins []string
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
 	Log, CubeLog io.Writer
 }
@@ -129,7 +133,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(o.Root, cfg)}, h)
-	s.api = &http.Server{Handler: page, ReadHeaderTimeout: 5 * time.Second}
+	s.api = &http.Server{Handler: withCORS(o.CORSAllowOrigins, page), ReadHeaderTimeout: 5 * time.Second}
 	s.APIURL = "http://" + apiLn.Addr().String()
 	go s.api.Serve(apiLn)
 	return s, nil

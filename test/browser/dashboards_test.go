@@ -468,3 +468,55 @@ func apiRows(t *testing.T, body []byte) []map[string]any {
 	}
 	return out.Results[0].Data
 }
+
+// TestExportedPageOnAStaticHost serves the page as `make page` exports it
+// from a static host on another origin than the API's, as a deployment
+// would: without the local stack's local.json the page asks for the API
+// and a token, keeps the token out of the address, calls the API across
+// origins (CORS, as template.yaml configures it), and shows the API's
+// refusal for a project the token cannot read.
+func TestExportedPageOnAStaticHost(t *testing.T) {
+	dir := t.TempDir()
+	if err := web.Export(root, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	host := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 5 * time.Second}
+	go host.Serve(staticHost)
+	t.Cleanup(func() { host.Close() })
+	origin := "http://" + staticHost.Addr().String()
+
+	tb := openTab(t)
+	if err := chromedp.Do(tb.ctx, chromedp.Navigate(origin+"/")); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitFor(t, "the page to ask for the API", `document.getElementById('dashboards').dataset.state === 'unconnected'
+		&& document.getElementById('connection').open`, 30*time.Second)
+
+	token := stack.Token(time.Hour, 1) // reads project 1 only
+	form := "#connection-form "
+	if err := chromedp.Do(tb.ctx,
+		chromedp.SendKeys(chromedp.CSS(form+"input[name=apiUrl]"), env.APIURL),
+		chromedp.SendKeys(chromedp.CSS(form+"input[name=token]"), token),
+		chromedp.SendKeys(chromedp.CSS(form+"input[name=projects]"), "1, 2"),
+		chromedp.Click(chromedp.CSS(form+"button[type=submit]")),
+	); err != nil {
+		t.Fatalf("filling the connection form: %v", err)
+	}
+	v := view{project: 1, days: 7}
+	tb.waitDrawn(t, v)
+	checkDrawing(t, tb, v)
+	href, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`location.href`))
+	if strings.Contains(href, token) {
+		t.Errorf("the token is in the address %s", href)
+	}
+
+	t.Run("a project the token cannot read", func(t *testing.T) {
+		tb.choose(t, "project", "2")
+		tb.waitDrawn(t, view{project: 2, days: 7})
+		for name, p := range tb.panels(t) {
+			if p.State != "error" || p.Text != "404 Project Not Found" {
+				t.Errorf("%s: %s %q; want 404 Project Not Found", name, p.State, p.Text)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,11 +36,15 @@ const (
 )
 
 var (
-	env      *stack.Stack
-	root     string
-	browser  context.Context // the browser's context: a tab per test
-	apiLogs  = &logcheck.Buffer{}
-	shotsDir string
+	env *stack.Stack
+	// staticHost listens for the static host of the exported page: another
+	// origin than the API's, which the API allows (CORS) as a deployment
+	// with CorsAllowOrigins would.
+	staticHost net.Listener
+	root       string
+	browser    context.Context // the browser's context: a tab per test
+	apiLogs    = &logcheck.Buffer{}
+	shotsDir   string
 )
 
 // slowDashboard is drawn beside GitLab's: one panel over the test-only
@@ -82,9 +87,14 @@ func run(m *testing.M) int {
 			return fail(err)
 		}
 	}
+	if staticHost, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return fail(err)
+	}
+	defer staticHost.Close()
 	cubeLog := &logcheck.Buffer{}
 	env, err = stack.Start(ctx, stack.Options{
-		Root: root, DB: db, ContinueWait: cubeWait, TestModel: true, SlowQuery: slowQuery,
+		CORSAllowOrigins: []string{"http://" + staticHost.Addr().String()},
+		Root:             root, DB: db, ContinueWait: cubeWait, TestModel: true, SlowQuery: slowQuery,
 		Env:        map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": "3s"},
 		Dashboards: append(web.Dashboards(), slowDashboard),
 		Log:        apiLogs, CubeLog: cubeLog,
