@@ -59,7 +59,7 @@
   function connection() {
     const saved = savedConnection();
     if (saved) return { ...saved, source: 'entered' };
-    if (local && local.token) {
+    if (local && local.token && local.projects.length) {
       return { apiUrl: '', token: local.token, projects: local.projects, source: 'local' };
     }
     return null;
