@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,7 +96,7 @@ func run(m *testing.M) int {
 	env, err = stack.Start(ctx, stack.Options{
 		CORSAllowOrigins: []string{"http://" + staticHost.Addr().String()},
 		Root:             root, DB: db, ContinueWait: cubeWait, TestModel: true, SlowQuery: slowQuery,
-		Env:        map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": "3s"},
+		Env:        map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": apiWait.String()},
 		Dashboards: append(web.Dashboards(), slowDashboard),
 		Log:        apiLogs, CubeLog: cubeLog,
 	})
@@ -104,6 +105,15 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	defer env.Close()
+
+	// Cube compiles a project's data model on its first request, which on a
+	// busy machine can outlast the API's short wait and fail that request:
+	// have it compiled before the page is drawn.
+	for _, project := range []int64{1, 2} {
+		if err := compiled(ctx, project); err != nil {
+			return fail(err)
+		}
+	}
 
 	shotsDir = filepath.Join(root, ".local", "screenshots")
 	if err := os.MkdirAll(shotsDir, 0o755); err != nil {
@@ -142,6 +152,37 @@ func run(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// compiled waits until the API answers meta for project: Cube has compiled
+// its data model.
+func compiled(ctx context.Context, project int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	url := fmt.Sprintf("%s/api/v4/projects/%d/product_analytics/request/meta", env.APIURL, project)
+	var last string
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+stack.Token(time.Minute, project))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			last = err.Error()
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for Cube to compile project %d's data model (the API's meta): %w (last answer: %s)", project, ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // installChromium returns Chromium's path, installing Debian's package
