@@ -132,8 +132,10 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(o.Root, cfg)}, h)
-	s.api = &http.Server{Handler: withCORS(o.CORSAllowOrigins, page), ReadHeaderTimeout: 5 * time.Second}
+	// CORS is the API's only, as API Gateway's is: the page's local.json
+	// (a token) is never readable by pages of other origins.
+	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(o.Root, cfg)}, withCORS(o.CORSAllowOrigins, h))
+	s.api = &http.Server{Handler: page, ReadHeaderTimeout: 5 * time.Second}
 	s.APIURL = "http://" + apiLn.Addr().String()
 	go s.api.Serve(apiLn)
 	return s, nil

@@ -510,6 +510,15 @@ func TestExportedPageOnAStaticHost(t *testing.T) {
 		t.Errorf("the token is in the address %s", href)
 	}
 
+	t.Run("another origin cannot read the local stack's token", func(t *testing.T) {
+		got, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(
+			`fetch(%q).then((r) => r.text()).then((t) => 'read: ' + t, () => 'refused')`, env.APIURL+"/local.json"),
+			chromedp.EvalAwaitPromise))
+		if err != nil || got != "refused" {
+			t.Errorf("a page of %s fetching the stack's local.json: %.60s, %v; want the browser to refuse it", origin, got, err)
+		}
+	})
+
 	t.Run("a project the token cannot read", func(t *testing.T) {
 		tb.choose(t, "project", "2")
 		tb.waitDrawn(t, view{project: 2, days: 7})
