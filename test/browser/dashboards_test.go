@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,6 +207,9 @@ func (tb *tab) screenshot(t *testing.T, selector, name string) {
 	t.Logf("screenshot: %s", path)
 }
 
+// firstDrawing is true until the dashboards were drawn once on this stack.
+var firstDrawing = func() *atomic.Bool { var b atomic.Bool; b.Store(true); return &b }()
+
 // TestDashboards opens the page on the local stack as a person would, and
 // checks every drawing against the API: the first one, a change of date
 // range, a change of project, and a project the token cannot read.
@@ -223,6 +227,11 @@ func TestDashboards(t *testing.T) {
 	tb.screenshot(t, "#behavior", "behavior.png")
 
 	t.Run("Continue wait shows as loading", func(t *testing.T) {
+		if !firstDrawing.CompareAndSwap(true, false) {
+			// Run again in the same process (go test -count), Cube answers
+			// the slow panel from its cache: only a fresh stack shows it.
+			t.Skip("the slow panel was drawn before on this stack; Cube answers it from its cache")
+		}
 		tb.waitFor(t, "the slow panel to have shown that Cube is still computing, then its number",
 			`(() => { const s = window.__panelStates.filter((r) => r.panel === 'slow_events');
 			  const i = s.findIndex((r) => r.state === 'waiting' && r.text.startsWith('Still loading'));
@@ -520,9 +529,7 @@ func TestExportedPageOnAStaticHost(t *testing.T) {
 	if err := web.Export(root, dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	host := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 5 * time.Second}
-	go host.Serve(staticHost)
-	t.Cleanup(func() { host.Close() })
+	staticDir.Store(&dir)
 	origin := "http://" + staticHost.Addr().String()
 
 	tb := openTab(t)

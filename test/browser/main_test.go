@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,10 +39,11 @@ const (
 
 var (
 	env *stack.Stack
-	// staticHost listens for the static host of the exported page: another
-	// origin than the API's, which the API allows (CORS) as a deployment
-	// with CorsAllowOrigins would.
+	// staticHost is a static host for the exported page: another origin
+	// than the API's, which the API allows (CORS) as a deployment with
+	// CorsAllowOrigins would. It serves the folder in staticDir.
 	staticHost net.Listener
+	staticDir  atomic.Pointer[string]
 	root       string
 	browser    context.Context // the browser's context: a tab per test
 	apiLogs    = &logcheck.Buffer{}
@@ -91,7 +93,16 @@ func run(m *testing.M) int {
 	if staticHost, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		return fail(err)
 	}
-	defer staticHost.Close()
+	host := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dir := staticDir.Load()
+		if dir == nil {
+			http.NotFound(w, r)
+			return
+		}
+		http.FileServer(http.Dir(*dir)).ServeHTTP(w, r)
+	})}
+	go host.Serve(staticHost)
+	defer host.Close()
 	cubeLog := &logcheck.Buffer{}
 	env, err = stack.Start(ctx, stack.Options{
 		CORSAllowOrigins: []string{"http://" + staticHost.Addr().String()},
