@@ -205,8 +205,14 @@ func TestEventsUnderTheEmulator(t *testing.T) {
 			if id == "" {
 				id = ev.requestID
 			}
-			if !strings.Contains(e.Output(), `"request_id":"`+id+`"`) {
-				t.Fatalf("no log line with request_id %q in the function's output", id)
+			// The line reaches the emulator's output through a pipe, which
+			// may deliver it after the answer: wait for it.
+			line := `"request_id":"` + id + `"`
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(e.Output(), line); {
+				if time.Now().After(deadline) {
+					t.Fatalf("no log line with request_id %q in the function's output within 10 s", id)
+				}
+				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	}
