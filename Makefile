@@ -10,7 +10,7 @@ SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run token build test test-repeat fuzz lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
+.PHONY: run token page build test test-repeat fuzz lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports); Ctrl-C stops it all
@@ -22,6 +22,11 @@ run:
 ## token: a caller token for the local stack, valid one hour: make token PROJECT=1
 token:
 	@$(GO) run ./cmd/devstack token -project "$(PROJECT)"
+
+## page: the dashboards page as static files in bin/page (OUT=<dir> for
+## another folder), for a static host in front of a deployed API
+page:
+	@$(GO) run ./cmd/devstack page -out "$(or $(OUT),bin/page)"
 
 ## build: the Lambda bootstraps, bin/<function>/bootstrap (linux/arm64)
 build: $(addprefix build-,$(FUNCTIONS))

@@ -5,6 +5,7 @@
 //
 //	devstack run                  # what `make run` does
 //	devstack token -project 1     # what `make token PROJECT=1` does
+//	devstack page -out bin/page   # what `make page` does
 package main
 
 import (
@@ -16,17 +17,19 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
+	"productanalytics/internal/web"
 	"productanalytics/shared/config"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: devstack run | devstack token -project ID [-ttl 1h]")
+		fmt.Fprintln(os.Stderr, "usage: devstack run | devstack token -project ID [-ttl 1h] | devstack page -out DIR")
 		os.Exit(2)
 	}
 	var err error
@@ -35,8 +38,10 @@ func main() {
 		err = run(os.Args[2:])
 	case "token":
 		err = token(os.Args[2:], os.Stdout)
+	case "page":
+		err = page(os.Args[2:], os.Stderr)
 	default:
-		err = fmt.Errorf("unknown command %q: use run or token", os.Args[1])
+		err = fmt.Errorf("unknown command %q: use run, token or page", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devstack:", err)
@@ -94,6 +99,9 @@ func run(args []string) error {
 	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
 		return err
 	}
+	if err := stack.InstallPage(ctx, root, os.Stderr); err != nil {
+		return err
+	}
 	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr); err != nil {
 		return err
 	}
@@ -107,7 +115,8 @@ func run(args []string) error {
 	}
 	defer cubeLog.Close()
 	apiEnv := configFromEnv(os.Getenv)
-	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv})
+	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
+		CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})
 	if err != nil {
 		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
 	}
@@ -122,7 +131,9 @@ func run(args []string) error {
 	fmt.Fprintf(os.Stderr, `
 product analytics API ready at %s in %.1fs (Cube at %s, Secrets Manager emulator at %s, Cube log in %s)
 
-Try it (%s):
+The Audience and Behavior dashboards: open %s/
+
+Try the API (%s):
 
   curl -s -X POST %s/api/v4/projects/1/product_analytics/request/load \
     -H '%s' \
@@ -130,10 +141,34 @@ Try it (%s):
     -d '%s'
 
 Ctrl-C stops everything.
-`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, about, s.APIURL, credential, seed.Body(seed.TrackedEvents))
+`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, s.APIURL, about, s.APIURL, credential, seed.Body(seed.TrackedEvents))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping...")
 	return s.Close()
+}
+
+// page writes the dashboards page as static files into a folder, for a
+// static host in front of a deployed API.
+func page(args []string, log io.Writer) error {
+	fs := flag.NewFlagSet("page", flag.ContinueOnError)
+	out := fs.String("out", "bin/page", "the folder to write the page into")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root, err := stack.Root(".")
+	if err != nil {
+		return err
+	}
+	if err := stack.InstallPage(ctx, root, log); err != nil {
+		return err
+	}
+	if err := web.Export(root, *out, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "the dashboards page is in %s: copy it to any static host (see the README)\n", *out)
+	return nil
 }
 
 // configFromEnv takes the API configuration a developer set in the
@@ -154,6 +189,19 @@ func configFromEnv(getenv func(string) string) map[string]string {
 		env["AUTH_JWT_SECRET_ID"] = "" // the configuration takes one source of keys
 	}
 	return env
+}
+
+// origins reads CORS_ALLOW_ORIGINS, comma-separated as template.yaml's
+// CorsAllowOrigins, so that a page hosted elsewhere (make page) can be
+// tried against the local API.
+func origins(v string) []string {
+	var out []string
+	for o := range strings.SplitSeq(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, strings.TrimRight(o, "/"))
+		}
+	}
+	return out
 }
 
 func portEnv(name string, def int) (int, error) {

@@ -60,6 +60,7 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	if status := seedLoad(t, "http://"+api); status != http.StatusOK {
 		t.Fatalf("seed example: %d", status)
 	}
+	checkPage(t, "http://"+api)
 
 	second := start(apiPort, cubePort)
 	out, err := second.CombinedOutput()
@@ -97,6 +98,31 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "cube.log")); err != nil {
 		t.Errorf("Cube's log beside the data folder: %v", err)
+	}
+}
+
+// checkPage checks that the dashboards page is served at / and gets the
+// demo projects and a token from the stack.
+func checkPage(t *testing.T, base string) {
+	t.Helper()
+	for _, c := range []struct{ path, want string }{
+		{"/", "<title>Product analytics dashboards</title>"},
+		{"/vendor/cubejs-client-core.umd.js", "cubejs"},
+		{"/local.json", `{"projects":[1,2],"token":"`},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), c.want) {
+			t.Errorf("GET %s: %d %.100q; want 200 with %q", c.path, resp.StatusCode, b, c.want)
+		}
 	}
 }
 

@@ -15,14 +15,17 @@ import (
 	"regexp"
 	"sync"
 	"time"
-
-	"productanalytics/internal/logcheck"
 )
+
+// KeptOutput is how much of a process's latest output Output keeps: enough
+// for an error message and the tests' checks, and a bound on the memory of
+// a helper that logs every request for hours (Cube under `make run`).
+const KeptOutput = 1 << 20
 
 // Process is a running child process.
 type Process struct {
 	cmd    *exec.Cmd
-	out    logcheck.Buffer
+	out    tail
 	exited chan struct{} // closed once the process has been reaped
 	once   sync.Once
 	err    error
@@ -51,8 +54,36 @@ func Start(cmd *exec.Cmd, also io.Writer) (*Process, error) {
 	return p, nil
 }
 
-// Output is what the process has printed so far.
+// Output is what the process has printed so far: its last KeptOutput
+// bytes.
 func (p *Process) Output() string { return p.out.String() }
+
+// tail keeps the last KeptOutput bytes written to it; it is safe for
+// concurrent writers.
+type tail struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+// Write implements io.Writer.
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - KeptOutput; over > 0 {
+		// Moved down rather than resliced, so that the array's size stays
+		// bounded too.
+		t.b = t.b[:copy(t.b, t.b[over:])]
+	}
+	return len(p), nil
+}
+
+// String returns the bytes kept.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
 
 // Exited is closed once the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exited }

@@ -115,3 +115,21 @@ func TestFreePorts(t *testing.T) {
 		t.Fatalf("FreePorts(3) = %v, %v", ports, err)
 	}
 }
+
+// TestOutputKeepsTheLatest checks that a process that prints for long keeps
+// only its latest output, in bounded memory.
+func TestOutputKeepsTheLatest(t *testing.T) {
+	var out tail
+	line := strings.Repeat("x", 999) + "\n"
+	for i := range 3 * KeptOutput / len(line) {
+		fmt.Fprintf(&out, "%09d%s", i, line[9:])
+	}
+	fmt.Fprint(&out, "the end\n")
+	got := out.String()
+	if len(got) != KeptOutput || !strings.HasSuffix(got, "x\nthe end\n") {
+		t.Fatalf("kept %d bytes ending %q; want the last %d", len(got), got[max(0, len(got)-20):], KeptOutput)
+	}
+	if cap(out.b) > 3*KeptOutput {
+		t.Errorf("holds %d bytes for %d kept", cap(out.b), KeptOutput)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"productanalytics/internal/eventsdb"
+	"productanalytics/internal/web"
 )
 
 // Root finds the project's root folder: the nearest folder above dir that
@@ -34,7 +35,18 @@ func Root(dir string) (string, error) {
 // than the lockfile. Install scripts are skipped: Cube Store's would fetch a
 // binary the local stack does not use.
 func InstallCube(ctx context.Context, root string, log io.Writer) error {
-	dir := CubeDir(root)
+	return npmCI(ctx, CubeDir(root), "Cube's node modules (npm ci, about half a minute)", log)
+}
+
+// InstallPage installs the dashboards page's libraries (web/node_modules)
+// when they are missing or older than the lockfile.
+func InstallPage(ctx context.Context, root string, log io.Writer) error {
+	return npmCI(ctx, filepath.Join(root, web.Dir), "the dashboards page's libraries (npm ci, a few seconds)", log)
+}
+
+// npmCI runs npm ci in dir unless its node modules are up to date. No
+// install script runs: none of the packages needs one.
+func npmCI(ctx context.Context, dir, what string, log io.Writer) error {
 	if installed(dir) {
 		return nil
 	}
@@ -48,18 +60,18 @@ func InstallCube(ctx context.Context, root string, log io.Writer) error {
 	if installed(dir) {
 		return nil // another process installed them while we waited
 	}
-	fmt.Fprintln(log, "installing Cube's node modules (npm ci, about half a minute)...")
+	fmt.Fprintf(log, "installing %s...\n", what)
 	cmd := exec.CommandContext(ctx, "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error")
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("npm ci in cube/: %w", err)
+		return fmt.Errorf("npm ci in %s: %w", filepath.Base(dir), err)
 	}
 	return nil
 }
 
-// installed reports whether Cube's node modules are there and not older
-// than the lockfile.
+// installed reports whether the node modules of dir are there and not
+// older than its lockfile.
 func installed(dir string) bool {
 	lock, err := os.Stat(filepath.Join(dir, "package-lock.json"))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"productanalytics/internal/child"
 	"productanalytics/internal/motoserver"
+	"productanalytics/internal/web"
 	"productanalytics/shared/app"
 	"productanalytics/shared/config"
 )
@@ -61,6 +62,12 @@ type Options struct {
 	WithoutQueryGuard bool
 	// Env adds API configuration (config.Variables) over the stack's own.
 	Env map[string]string
+	// Dashboards are the dashboards page's (default: GitLab's, web.Dashboards).
+	Dashboards []web.Dashboard
+	// CORSAllowOrigins are the origins whose pages may call the API from a
+	// browser, as template.yaml's CorsAllowOrigins ("*" for any); none
+	// means no CORS, as in the template by default.
+	CORSAllowOrigins []string
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
 	Log, CubeLog io.Writer
 }
@@ -73,6 +80,8 @@ type Stack struct {
 	moto *motoserver.Server
 	cube *child.Process
 	api  *http.Server
+
+	dataDir string
 }
 
 // Start starts moto_server with the keys, Cube, and the API, and returns
@@ -96,7 +105,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{}
+	s = &Stack{dataDir: o.DataDir}
 	defer func() {
 		if err != nil {
 			apiLn.Close()
@@ -118,11 +127,14 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	s.CubeURL = "http://" + cubeAddr
 
-	h, err := buildAPI(ctx, o, s)
+	h, cfg, err := buildAPI(ctx, o, s)
 	if err != nil {
 		return nil, err
 	}
-	s.api = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// CORS is the API's only, as API Gateway's is: the page's local.json
+	// (a token) is never readable by pages of other origins.
+	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(cfg)}, withCORS(o.CORSAllowOrigins, h))
+	s.api = &http.Server{Handler: page, ReadHeaderTimeout: 5 * time.Second}
 	s.APIURL = "http://" + apiLn.Addr().String()
 	go s.api.Serve(apiLn)
 	return s, nil
@@ -189,20 +201,19 @@ func (s *Stack) APIEnv() map[string]string {
 
 // buildAPI builds the API handler the way a Lambda function does, from
 // environment variables, with its secrets in this stack's moto_server.
-func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, error) {
+func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, config.Config, error) {
 	env := s.APIEnv()
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	h, _, err := app.New(ctx, app.Options{
-		Getenv:         func(k string) string { return env[k] },
-		Log:            o.Log,
-		SecretsManager: s.moto.Client(),
-	})
+	getenv := func(k string) string { return env[k] }
+	h, _, err := app.New(ctx, app.Options{Getenv: getenv, Log: o.Log, SecretsManager: s.moto.Client()})
 	if err != nil {
-		return nil, fmt.Errorf("the API's configuration: %w", err)
+		return nil, config.Config{}, fmt.Errorf("the API's configuration: %w", err)
 	}
-	return h, nil
+	// Valid, since app.New built the API from it: the page's token follows it.
+	cfg, _ := config.Load(getenv)
+	return h, cfg, nil
 }
 
 func listen(port int, what string) (net.Listener, error) {

@@ -52,16 +52,37 @@ var timeMember = map[string]string{
 
 // Queries returns the dashboards' queries as sent on the day of now: each
 // over the last seven days up to today, in UTC, at most 100 rows.
-func Queries(now time.Time) []Query {
-	today := now.UTC().Format(time.DateOnly)
-	weekAgo := now.UTC().AddDate(0, 0, -7).Format(time.DateOnly)
+func Queries(now time.Time) []Query { return QueriesOver(now, 7) }
+
+// QueriesOver returns the dashboards' queries over the last days days up to
+// the day of now, in UTC: the date range a viewer of the dashboards picks.
+func QueriesOver(now time.Time, days int) []Query {
+	now = now.UTC()
+	return build(now.AddDate(0, 0, -days).Format(time.DateOnly), now.Format(time.DateOnly))
+}
+
+// The placeholders Template leaves in the date filter's values.
+const (
+	FromPlaceholder = "{{from}}"
+	ToPlaceholder   = "{{to}}"
+)
+
+// Template returns the dashboards' queries with their date range left open:
+// the date filter's values are FromPlaceholder and ToPlaceholder. A client
+// that dates queries itself (the dashboards page, in the viewer's browser)
+// replaces them with the first and last day, as QueriesOver dates them, and
+// so sends the very same queries.
+func Template() []Query { return build(FromPlaceholder, ToPlaceholder) }
+
+// build returns the queries filtered on the days from through to.
+func build(from, to string) []Query {
 	out := make([]Query, 0, len(panels))
 	for _, p := range panels {
 		cube, _, _ := strings.Cut(p.measure, ".")
 		q := map[string]any{
 			"measures": []string{p.measure},
 			"filters": append([]map[string]any{{
-				"member": timeMember[cube], "operator": "inDateRange", "values": []string{weekAgo, today},
+				"member": timeMember[cube], "operator": "inDateRange", "values": []string{from, to},
 			}}, pageViewFilter(p)...),
 			"limit":    100,
 			"timezone": "UTC",

@@ -2,6 +2,8 @@ package dashboards
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,5 +44,41 @@ func TestQueriesAreValidAndDated(t *testing.T) {
 		if parsed.Limit != 100 || parsed.Timezone != "UTC" {
 			t.Errorf("%s: limit %d timezone %q", q.Name, parsed.Limit, parsed.Timezone)
 		}
+	}
+}
+
+// TestTemplateFilledIsQueriesOver checks that a client filling the
+// template's placeholders with the range's first and last day sends exactly
+// the queries QueriesOver makes.
+func TestTemplateFilledIsQueriesOver(t *testing.T) {
+	now := time.Date(2026, 3, 1, 0, 10, 0, 0, time.UTC)
+	tests := []struct {
+		days     int
+		from, to string
+	}{
+		{7, "2026-02-22", "2026-03-01"},
+		{30, "2026-01-30", "2026-03-01"},
+		{90, "2025-12-01", "2026-03-01"},
+	}
+	tpl := Template()
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.days), func(t *testing.T) {
+			got := QueriesOver(now, tt.days)
+			if len(got) != len(tpl) {
+				t.Fatalf("%d queries, the template has %d", len(got), len(tpl))
+			}
+			for i, q := range tpl {
+				filled := strings.NewReplacer(FromPlaceholder, tt.from, ToPlaceholder, tt.to).Replace(string(q.Query))
+				if q.Name != got[i].Name || filled != string(got[i].Query) {
+					t.Errorf("%s filled: %s\nQueriesOver: %s %s", q.Name, filled, got[i].Name, got[i].Query)
+				}
+				if strings.Count(string(q.Query), FromPlaceholder) != 1 || strings.Count(string(q.Query), ToPlaceholder) != 1 {
+					t.Errorf("%s: the template holds each placeholder once only in its date filter: %s", q.Name, q.Query)
+				}
+			}
+		})
+	}
+	if a, b := Queries(now), QueriesOver(now, 7); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("Queries is not the last seven days")
 	}
 }

@@ -22,8 +22,9 @@ type template struct {
 	Globals    struct {
 		Function functionProps `json:"Function"`
 	} `json:"Globals"`
-	Resources map[string]resource `json:"Resources"`
-	Outputs   map[string]any      `json:"Outputs"`
+	Conditions map[string]any      `json:"Conditions"`
+	Resources  map[string]resource `json:"Resources"`
+	Outputs    map[string]any      `json:"Outputs"`
 }
 
 type parameter struct {
