@@ -57,4 +57,3 @@ func pageToken(cfg config.Config, expires time.Time, projects []int64) string {
 	}
 	return tok
 }
-
