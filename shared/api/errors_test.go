@@ -75,7 +75,7 @@ func TestUnconfigured(t *testing.T) {
 	r.Header.Set("X-Request-Id", "req-1")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	if w.Code != 503 || w.Body.String() != `{"message":"503 Service Unavailable: the service is not configured"}` {
+	if w.Code != 503 || w.Body.String() != `{"message":"503 Service Unavailable: the service is not configured","error":"503 Service Unavailable: the service is not configured"}` {
 		t.Fatalf("got %d %s", w.Code, w.Body)
 	}
 	for k, want := range map[string]string{"X-Request-Id": "req-1", "Cache-Control": "no-store", "Content-Type": "application/json"} {

@@ -45,8 +45,8 @@ func TestAPIGatewayEvents(t *testing.T) {
 	}{
 		{"v2 load", v2, 200, cubeAnswer},
 		{"v1 meta", v1, 200, cubeAnswer},
-		{"v2 without token", noAuth, 401, `{"message":"401 Unauthorized"}`},
-		{"v2 other project", otherProject, 404, `{"message":"404 Project Not Found"}`},
+		{"v2 without token", noAuth, 401, `{"message":"401 Unauthorized","error":"401 Unauthorized"}`},
+		{"v2 other project", otherProject, 404, `{"message":"404 Project Not Found","error":"404 Project Not Found"}`},
 	}
 	for _, tt := range tests {
 		raw, _ := json.Marshal(tt.event)

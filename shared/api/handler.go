@@ -79,11 +79,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 		return nil, ErrNoRoute
 	}
 	o.endpoint = endpoint
-	if !allowed(endpoint, r.Method) {
-		w.Header().Set("Allow", "POST")
-		if endpoint == cube.Meta {
-			w.Header().Set("Allow", "GET, POST")
-		}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
 		return nil, ErrMethod
 	}
 	// Access first, so that a refused caller learns nothing of the request's
@@ -101,8 +98,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 		return nil, err
 	}
 	req := cube.Request{Endpoint: endpoint, ProjectID: projectID, RequestID: requestID}
-	if call.Query != nil {
-		req.Query = call.Query.AppendJSON(nil)
+	if len(call.Queries) > 0 {
+		req.Query = call.AppendQuery(nil)
 	}
 	cubeStart := time.Now()
 	res, err := h.cube.Do(r.Context(), req)
@@ -120,7 +117,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 }
 
 // write sends the answer: body with 200, or err's status and GitLab's
-// {"message": ...}. Every answer of the API goes out here, with its
+// {"message": ...} (with the same text in "error", for Cube's clients). Every answer of the API goes out here, with its
 // request id and no caching, and returns the status the caller received.
 func (h *Handler) write(w http.ResponseWriter, requestID string, body []byte, err error, o *outcome) int {
 	hd := w.Header()
@@ -135,9 +132,11 @@ func (h *Handler) write(w http.ResponseWriter, requestID string, body []byte, er
 		o.reason = err
 		var msg string
 		status, msg = Answer(err)
+		// GitLab's clients read message; Cube's own client reads error.
 		body, _ = json.Marshal(struct {
 			Message string `json:"message"`
-		}{msg})
+			Error   string `json:"error"`
+		}{msg, msg})
 	}
 	w.WriteHeader(status)
 	w.Write(body)
@@ -208,12 +207,6 @@ func route(path string) (id string, e cube.Endpoint, ok bool) {
 		return id, e, true
 	}
 	return "", "", false
-}
-
-// allowed reports whether method is served by an endpoint. GitLab registers
-// meta as POST while documenting GET, so it takes both.
-func allowed(e cube.Endpoint, method string) bool {
-	return method == http.MethodPost || e == cube.Meta && method == http.MethodGet
 }
 
 // withToken adds "token" to the top level of Cube's JSON object answer.

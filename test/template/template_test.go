@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,8 +252,10 @@ func (fakeCube) Do(context.Context, cube.Request) (*cube.Response, error) {
 // serving endpoints would answer it (no endpoints: all of them).
 func serve(method, path string, endpoints ...cube.Endpoint) int {
 	h := api.NewHandler(allowAll{}, fakeCube{}, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Options{Endpoints: endpoints})
-	body := `{"query":{"measures":["TrackedEvents.count"]},"queryType":"multi"}`
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	const query = `{"measures":["TrackedEvents.count"]}`
+	// A query in the body, and in the query string as a GET carries it.
+	body := `{"query":` + query + `,"queryType":"multi"}`
+	r := httptest.NewRequest(method, path+"?queryType=multi&query="+url.QueryEscape(query), strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
