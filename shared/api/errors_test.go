@@ -38,7 +38,7 @@ func TestAnswer(t *testing.T) {
 		{&cube.Error{Kind: cube.ErrTimeout}, 504, "504 Gateway Timeout: Cube did not answer in time"},
 		{&cube.Error{Kind: cube.ErrKeyUnavailable}, 503, "503 Service Unavailable: the Cube API key cannot be read"},
 		{ErrUnconfigured, 503, "503 Service Unavailable: the service is not configured"},
-		{ErrAnswerTooLarge, 502, "502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset)"},
+		{ErrAnswerTooLarge, 502, "502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset), or for a gzip answer (Accept-Encoding: gzip)"},
 		{errors.New("a bug"), 500, "500 Internal Server Error"},
 	}
 	for _, tt := range tests {

@@ -346,7 +346,7 @@ func TestWithToken(t *testing.T) {
 		{`[1]`, `[1]`},
 	}
 	for _, tt := range tests {
-		got := string(withToken([]byte(tt.in), "T"))
+		got := string(withToken([]byte(tt.in), "T").bytes())
 		if got != tt.want {
 			t.Errorf("withToken(%q) = %q; want %q", tt.in, got, tt.want)
 		}

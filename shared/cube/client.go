@@ -259,14 +259,20 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 		return 0, nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
-	if err != nil {
+	tooLarge := &Error{Kind: ErrBadAnswer, Status: resp.StatusCode, Message: fmt.Sprintf("the answer is larger than %d bytes; lower the query's limit", c.opts.MaxResponseBytes)}
+	if resp.ContentLength > c.opts.MaxResponseBytes {
+		return 0, nil, tooLarge
+	}
+	// Read once into a buffer of the announced size, rather than growing
+	// (and copying) one: answers reach 12 MB.
+	buf := bytes.NewBuffer(make([]byte, 0, max(resp.ContentLength, 0)+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1)); err != nil {
 		return 0, nil, transportError(ctx, err)
 	}
-	if int64(len(answer)) > c.opts.MaxResponseBytes {
-		return 0, nil, &Error{Kind: ErrBadAnswer, Status: resp.StatusCode, Message: fmt.Sprintf("the answer is larger than %d bytes; lower the query's limit", c.opts.MaxResponseBytes)}
+	if int64(buf.Len()) > c.opts.MaxResponseBytes {
+		return 0, nil, tooLarge
 	}
-	return resp.StatusCode, answer, nil
+	return resp.StatusCode, buf.Bytes(), nil
 }
 
 func transportError(ctx context.Context, err error) error {

@@ -40,6 +40,11 @@ func TestCubeClients(t *testing.T) {
 		t.Fatalf("node --test: %v\n%s", err, out.String())
 	}
 	t.Logf("%s", out.String())
+	// The client asked for gzip (Node's fetch does), and read gzipped
+	// answers.
+	wait.Until(t, "a gzipped answer in the API's log", func() bool {
+		return strings.Contains(apiLogs.String(), `"encoding":"gzip"`)
+	})
 	// The default client did ask with GET (and a bare token, or nothing
 	// would have answered): the API logged such calls.
 	for _, endpoint := range []string{"load", "dry-run"} {
