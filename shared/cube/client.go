@@ -66,11 +66,12 @@ type Options struct {
 
 // Client calls Cube. Build one per process; it is safe for concurrent use.
 type Client struct {
-	base  string
-	keys  Keys
-	http  *http.Client
-	opts  Options
-	sleep func(context.Context, time.Duration) error
+	base   string
+	keys   Keys
+	http   *http.Client
+	opts   Options
+	sleep  func(context.Context, time.Duration) error
+	tokens tokens
 }
 
 // NewHTTPClient returns the keep-alive client Cube is called with.
@@ -171,9 +172,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	refreshed := false
 	backoff := 50 * time.Millisecond
 	for {
-		// Minted for each send: a wait may outlast the token's 180 s (the
-		// warm-up's does), and a refreshed key needs a new one.
-		if res.Token, err = MintToken(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
+		// Taken for each send: a wait may outlast a token (the warm-up's
+		// does), and a refreshed key needs a new one.
+		if res.Token, err = c.tokens.get(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
 			return res, fmt.Errorf("signing the Cube token: %w", err)
 		}
 		status, answer, err := c.send(ctx, req, body, res.Token)
