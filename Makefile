@@ -56,7 +56,7 @@ test:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m); make test runs them 10s each
-FUZZ := ./shared/request:FuzzParseQuery ./shared/request:FuzzParseBody
+FUZZ := ./shared/request:FuzzParseQuery ./shared/request:FuzzParseBody ./shared/request:FuzzScanner
 FUZZTIME ?= 2m
 fuzz:
 	@for f in $(FUZZ); do pkg=$${f%%:*}; name=$${f##*:}; \
