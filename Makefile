@@ -81,14 +81,17 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	cfn-lint template.yaml
 
-## bench: the handler's own cost per request, the Cube client's, each access
-## mode's; on the local stack: the seed example through the API beside
-## straight to Cube, the load function's cold start and warm invoke under the
-## runtime emulator, and a slow dashboard query's first load with and
-## without a warm-up; the bootstraps' sizes
+## bench: the handler's own cost per request, the request checks', the Cube
+## client's, each access mode's; on the local stack, side by side in one run:
+## Cube, nginx in front of it (when installed: apt-get install nginx-light),
+## the API's server and the Lambda bootstraps for load, dry-run and meta; a
+## dashboard opening; answers from 20 KB to 12 MB with and without gzip; the
+## load function's cold start and warm invoke; a slow dashboard query's first
+## load with and without a warm-up; the bootstraps' sizes
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
-	$(GO) test -run '^$$' -bench 'SeedLoad' -benchtime 300x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'Proxies|AnswerSizes' -benchtime 1x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'DashboardOpening' -benchtime 30x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaLoad/cold' -benchtime 15x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaLoad/warm' -benchtime 200x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
