@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,16 +27,12 @@ func TestConfigFromEnv(t *testing.T) {
 			map[string]string{"AUTH_JWKS_URL": "https://issuer/keys", "AUTH_JWT_SECRET_ID": ""}},
 	}
 	for _, tt := range tests {
-		got := configFromEnv(func(k string) string { return tt.set[k] })
-		if len(got) != len(tt.want) {
-			t.Errorf("%s: %v; want %v", tt.name, got, tt.want)
-			continue
-		}
-		for k, v := range tt.want {
-			if g, ok := got[k]; !ok || g != v {
-				t.Errorf("%s: %s = %q; want %q", tt.name, k, g, v)
+		t.Run(tt.name, func(t *testing.T) {
+			got := configFromEnv(func(k string) string { return tt.set[k] })
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
 			}
-		}
+		})
 	}
 }
 

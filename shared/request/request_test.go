@@ -32,17 +32,19 @@ func TestProjectID(t *testing.T) {
 		{"１", 0, false}, // a full-width digit
 	}
 	for _, tt := range tests {
-		got, err := ProjectID(tt.in)
-		if tt.ok {
-			if err != nil || got != tt.want {
-				t.Errorf("ProjectID(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ProjectID(tt.in)
+			if tt.ok {
+				if err != nil || got != tt.want {
+					t.Errorf("got %d, %v; want %d", got, err, tt.want)
+				}
+				return
 			}
-			continue
-		}
-		var re *Error
-		if !errors.As(err, &re) || re.Field != "id" || !strings.HasPrefix(re.Error(), "id is invalid") {
-			t.Errorf("ProjectID(%q) error = %v; want a refusal naming id", tt.in, err)
-		}
+			var re *Error
+			if !errors.As(err, &re) || re.Field != "id" || !strings.HasPrefix(re.Error(), "id is invalid") {
+				t.Errorf("got error %v; want a refusal naming id", err)
+			}
+		})
 	}
 }
 

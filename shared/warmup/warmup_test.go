@@ -169,16 +169,18 @@ func TestParseEvent(t *testing.T) {
 		{"not an object", `[1]`, 0, 0, "not a JSON object"},
 	}
 	for _, tt := range tests {
-		in, err := ParseEvent(json.RawMessage(tt.event))
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%s: err %v; want %q", tt.name, err, tt.err)
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := ParseEvent(json.RawMessage(tt.event))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("got error %v, want %q", err, tt.err)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil || len(in.Projects) != tt.projects || in.Concurrency != tt.concurrency {
-			t.Errorf("%s: %+v, %v", tt.name, in, err)
-		}
+			if err != nil || len(in.Projects) != tt.projects || in.Concurrency != tt.concurrency {
+				t.Errorf("got %+v, %v; want %d projects, concurrency %d", in, err, tt.projects, tt.concurrency)
+			}
+		})
 	}
 	for _, bad := range []Input{{}, {Projects: []int64{0}}, {Projects: []int64{1}, Queries: []NamedQuery{{Name: "x", Query: json.RawMessage(`[]`)}}}} {
 		if _, err := runner(&fakeCube{}).Run(context.Background(), bad); err == nil || errors.Is(err, ErrAllFailed) {
