@@ -23,12 +23,12 @@ type scanner struct {
 type scanState int
 
 const (
-	wantValue       scanState = iota // a value: the document's, an element's, a key's
-	wantFirstElem                    // an element or ']', after '['
-	wantFirstKey                     // a key or '}', after '{'
-	wantKey                          // a key, after ','
-	wantCommaOrEnd                   // ',' or the container's end, after an element
-	done                             // the document's value was read
+	wantValue      scanState = iota // a value: the document's, an element's, a key's
+	wantFirstElem                   // an element or ']', after '['
+	wantFirstKey                    // a key or '}', after '{'
+	wantKey                         // a key, after ','
+	wantCommaOrEnd                  // ',' or the container's end, after an element
+	done                            // the document's value was read
 )
 
 func newScanner(data []byte) *scanner { return &scanner{data: data} }
