@@ -13,7 +13,8 @@ STATICCHECK_VERSION := v0.8.2
 .PHONY: run token page build test test-repeat fuzz lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
-## Manager emulator (PORT and CUBE_PORT change the ports); Ctrl-C stops it all
+## Manager emulator (PORT and CUBE_PORT change the ports; LISTEN=0.0.0.0
+## lets containers, sam local's, reach it); Ctrl-C stops it all
 run:
 	@mkdir -p bin
 	$(GO) build -o bin/devstack ./cmd/devstack
