@@ -86,13 +86,15 @@ lint:
 ## mode's; on the local stack: the seed example through the API beside
 ## straight to Cube, the load function's cold start and warm invoke under the
 ## runtime emulator, and a slow dashboard query's first load with and
-## without a warm-up; the bootstraps' sizes
+## without a warm-up; what one Cube serves to 1 to 64 callers at once
+## (the template's limits); the bootstraps' sizes
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
 	$(GO) test -run '^$$' -bench 'SeedLoad' -benchtime 300x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaLoad/cold' -benchtime 15x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaLoad/warm' -benchtime 200x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'OneCube' -benchtime 400x -count 1 ./test/integration/
 
 clean:
 	rm -rf bin

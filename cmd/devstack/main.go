@@ -178,7 +178,7 @@ func samBanner(root, envFile, host, apiURL string) string {
 		apiPort, _ = strconv.Atoi(p)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nThe Lambda functions under sam local (Docker), against this stack (%s reaches it from containers):\n\n", containerHost)
+	fmt.Fprintf(&b, "The Lambda functions under sam local (Docker), against this stack (%s reaches it from containers):\n\n", containerHost)
 	for _, c := range samlocal.Commands(envFile, linux, apiPort+1) {
 		fmt.Fprintf(&b, "  %s\n", c)
 	}
