@@ -73,26 +73,26 @@ func readDirective(root map[string]json.RawMessage, raw json.RawMessage, ts time
 	}
 	var ns string
 	if err := strictString(d["Namespace"], &ns); err != nil {
-		return nil, fmt.Errorf("Namespace: %v", err)
+		return nil, fmt.Errorf("member Namespace: %v", err)
 	}
 	if err := CheckNamespace(ns); err != nil {
 		return nil, err
 	}
 	var sets [][]string
 	if err := strictArray(d["Dimensions"], &sets); err != nil {
-		return nil, fmt.Errorf("Dimensions: %v", err)
+		return nil, fmt.Errorf("member Dimensions: %v", err)
 	}
 	// The published schema asks for at least one set; [[]] means none.
 	if len(sets) == 0 {
-		return nil, fmt.Errorf("Dimensions: no dimension set")
+		return nil, fmt.Errorf("member Dimensions: no dimension set")
 	}
 	dims := map[string]string{}
 	for _, set := range sets {
 		if set == nil {
-			return nil, fmt.Errorf("Dimensions: a dimension set is not an array")
+			return nil, fmt.Errorf("member Dimensions: a dimension set is not an array")
 		}
 		if len(set) > MaxDimensions {
-			return nil, fmt.Errorf("Dimensions: a set of %d keys, more than %d", len(set), MaxDimensions)
+			return nil, fmt.Errorf("member Dimensions: a set of %d keys, more than %d", len(set), MaxDimensions)
 		}
 		for _, k := range set {
 			if err := checkName("dimension", k); err != nil {
@@ -110,23 +110,23 @@ func readDirective(root map[string]json.RawMessage, raw json.RawMessage, ts time
 	}
 	var defs []json.RawMessage
 	if err := strictArray(d["Metrics"], &defs); err != nil {
-		return nil, fmt.Errorf("Metrics: %v", err)
+		return nil, fmt.Errorf("member Metrics: %v", err)
 	}
 	if len(defs) > MaxMetrics {
-		return nil, fmt.Errorf("Metrics: %d definitions, more than %d", len(defs), MaxMetrics)
+		return nil, fmt.Errorf("member Metrics: %d definitions, more than %d", len(defs), MaxMetrics)
 	}
 	var out []Datum
 	for _, raw := range defs {
 		var def map[string]json.RawMessage
 		if err := strictObject(raw, &def); err != nil {
-			return nil, fmt.Errorf("Metrics: %v", err)
+			return nil, fmt.Errorf("member Metrics: %v", err)
 		}
 		if err := only(def, "Name", "Unit", "StorageResolution"); err != nil {
-			return nil, fmt.Errorf("Metrics: %v", err)
+			return nil, fmt.Errorf("member Metrics: %v", err)
 		}
 		var name string
 		if err := strictString(def["Name"], &name); err != nil {
-			return nil, fmt.Errorf("Metrics: Name: %v", err)
+			return nil, fmt.Errorf("member Metrics: Name: %v", err)
 		}
 		if err := checkName("metric", name); err != nil {
 			return nil, err
