@@ -60,15 +60,9 @@ func reasonName(err error) string {
 // when the caller's X-Request-Id took the place of it in request_id) and
 // the Lambda invocation.
 func traceAttrs(ctx context.Context, requestID string) []slog.Attr {
-	var attrs []slog.Attr
-	if id := trace.ID(trace.FromContext(ctx)); id != "" {
-		attrs = append(attrs, slog.String("trace_id", id))
-	}
+	attrs := trace.Attrs(ctx)
 	if id := trace.GatewayRequestID(ctx); id != "" && id != requestID {
 		attrs = append(attrs, slog.String("gateway_request_id", id))
-	}
-	if id := trace.InvocationID(ctx); id != "" {
-		attrs = append(attrs, slog.String("lambda_request_id", id))
 	}
 	return attrs
 }

@@ -6,6 +6,7 @@ package trace
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -123,4 +124,17 @@ func InvocationID(ctx context.Context) string {
 		return lc.AwsRequestID
 	}
 	return ""
+}
+
+// Attrs are the log attributes of what ctx runs in: trace_id and
+// lambda_request_id, each when known.
+func Attrs(ctx context.Context) []slog.Attr {
+	var attrs []slog.Attr
+	if id := ID(FromContext(ctx)); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	}
+	if id := InvocationID(ctx); id != "" {
+		attrs = append(attrs, slog.String("lambda_request_id", id))
+	}
+	return attrs
 }

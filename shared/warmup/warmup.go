@@ -15,6 +15,7 @@ import (
 	"productanalytics/shared/cube"
 	"productanalytics/shared/dashboards"
 	"productanalytics/shared/metrics"
+	"productanalytics/shared/trace"
 )
 
 // Cube is what a warm-up needs of a Cube client.
@@ -164,11 +165,12 @@ func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
 			continue
 		}
 		sum.Failed++
-		r.log.Warn("warm-up query failed", "project_id", res.Project, "query", res.Query, "reason", res.Error, "duration_ms", res.DurationMs)
+		r.log.LogAttrs(ctx, slog.LevelWarn, "warm-up query failed", append(trace.Attrs(ctx), slog.Int64("project_id", res.Project),
+			slog.String("query", res.Query), slog.String("reason", res.Error), slog.Float64("duration_ms", res.DurationMs))...)
 	}
 	took := time.Since(now)
 	sum.DurationMs = ms(took)
-	attrs := []slog.Attr{slog.Int("ok", sum.OK), slog.Int("failed", sum.Failed), slog.Float64("duration_ms", sum.DurationMs), slog.Any("summary", sum)}
+	attrs := append(trace.Attrs(ctx), slog.Int("ok", sum.OK), slog.Int("failed", sum.Failed), slog.Float64("duration_ms", sum.DurationMs), slog.Any("summary", sum))
 	attrs = append(attrs, r.metrics.Warmup(metrics.Warmup{At: now, OK: sum.OK, Failed: sum.Failed, Duration: took})...)
 	r.log.LogAttrs(ctx, slog.LevelInfo, "warm-up", attrs...)
 	if sum.OK == 0 {

@@ -20,6 +20,7 @@ import (
 	"productanalytics/shared/dashboards"
 	"productanalytics/shared/emf"
 	"productanalytics/shared/metrics"
+	"productanalytics/shared/trace"
 )
 
 // fakeCube answers per project: projects in missing have no database, and
@@ -119,20 +120,29 @@ func TestPartialAndTotalFailure(t *testing.T) {
 }
 
 // TestSummaryLineCarriesMetrics reads the summary's log line as CloudWatch
-// would: the run's successes, failures and duration.
+// would: the run's successes, failures and duration; it and the line of
+// the failed query name the run's trace.
 func TestSummaryLineCarriesMetrics(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	r := NewRunner(&fakeCube{missing: map[int64]bool{3: true}}, log, metrics.NewRecorder("ProductAnalytics/test", nil, log))
 	q := []NamedQuery{{Name: "count", Query: json.RawMessage(`{"measures":["TrackedEvents.count"]}`)}}
-	if _, err := r.Run(context.Background(), Input{Projects: []int64{1, 2, 3}, Queries: q}); err != nil {
+	ctx := trace.NewContext(context.Background(), "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+	if _, err := r.Run(ctx, Input{Projects: []int64{1, 2, 3}, Queries: q}); err != nil {
 		t.Fatal(err)
 	}
 	var summary string
+	traced := 0
 	for line := range strings.SplitSeq(logs.String(), "\n") {
 		if strings.Contains(line, `"msg":"warm-up"`) {
 			summary = line
 		}
+		if strings.Contains(line, `"trace_id":"1-5759e988-bd862e3fe1be46a994272793"`) {
+			traced++
+		}
+	}
+	if traced != 2 {
+		t.Errorf("%d lines name the trace, want the failure's and the summary's:\n%s", traced, logs.String())
 	}
 	data, err := emf.Extract([]byte(summary))
 	if err != nil {
