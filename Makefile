@@ -13,7 +13,8 @@ STATICCHECK_VERSION := v0.8.2
 .PHONY: run token page build test test-repeat fuzz lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
-## Manager emulator (PORT and CUBE_PORT change the ports); Ctrl-C stops it all
+## Manager emulator (PORT and CUBE_PORT change the ports; LISTEN=0.0.0.0
+## lets containers, sam local's, reach it); Ctrl-C stops it all
 run:
 	@mkdir -p bin
 	$(GO) build -o bin/devstack ./cmd/devstack
@@ -87,7 +88,8 @@ lint:
 ## the API's server and the Lambda bootstraps for load, dry-run and meta; a
 ## dashboard opening; answers from 20 KB to 12 MB with and without gzip; the
 ## load function's cold start and warm invoke; a slow dashboard query's first
-## load with and without a warm-up; the bootstraps' sizes
+## load with and without a warm-up; what one Cube serves to 1 to 64 callers
+## at once (the template's limits); the bootstraps' sizes
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
 	$(GO) test -run '^$$' -bench 'Proxies|AnswerSizes' -benchtime 1x -count 1 ./test/integration/
@@ -95,6 +97,7 @@ bench: build
 	$(GO) test -run '^$$' -bench 'LambdaLoad/cold' -benchtime 15x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaLoad/warm' -benchtime 200x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'OneCube' -benchtime 400x -count 1 ./test/integration/
 
 clean:
 	rm -rf bin

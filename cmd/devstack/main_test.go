@@ -56,3 +56,23 @@ func TestTokenCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestListenEnv(t *testing.T) {
+	tests := []struct {
+		value, want string
+		ok          bool
+	}{
+		{"", "127.0.0.1", true},
+		{"0.0.0.0", "0.0.0.0", true},
+		{"172.17.0.1", "172.17.0.1", true},
+		{"::", "::", true},
+		{"localhost", "", false},
+		{"0.0.0.0:3000", "", false},
+	}
+	for _, tt := range tests {
+		got, err := listenEnv(tt.value)
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("LISTEN=%q: got %q, %v; want %q, accepted %v", tt.value, got, err, tt.want, tt.ok)
+		}
+	}
+}

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"productanalytics/internal/logcheck"
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/metrics"
 	"productanalytics/shared/request"
 )
 
@@ -70,7 +72,8 @@ func TestAnswerThatDoesNotFit(t *testing.T) {
 // the request id and no caching, and logs the status it answered.
 func TestUnconfigured(t *testing.T) {
 	logs := &logcheck.Buffer{}
-	h := Unconfigured(slog.New(slog.NewJSONHandler(logs, nil)))
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	h := Unconfigured(log, metrics.NewRecorder("ProductAnalytics/test", nil, log))
 	r := httptest.NewRequest("POST", "/projects/1/product_analytics/request/load", strings.NewReader(seedTracked))
 	r.Header.Set("X-Request-Id", "req-1")
 	w := httptest.NewRecorder()
@@ -85,5 +88,12 @@ func TestUnconfigured(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"request_id":"req-1","method":"POST","status":503`) {
 		t.Errorf("logged %s", logs)
+	}
+	// A stack that cannot serve shows in the 5xx alarm's metric.
+	got := published(t, logs.String())
+	for _, want := range []string{"Requests{StatusClass=5xx}=1", "Refusals{Reason=Unconfigured}=1"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("published %v, want %s", got, want)
+		}
 	}
 }

@@ -17,7 +17,9 @@ import (
 
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/metrics"
 	"productanalytics/shared/request"
+	"productanalytics/shared/trace"
 )
 
 // Cube is what the handler needs of a Cube client.
@@ -45,6 +47,9 @@ type Options struct {
 	// transport can carry (a Lambda function's 6 MB); one that does not is
 	// answered ErrAnswerTooLarge.
 	AnswerFits func(header http.Header, body []byte) bool
+	// Metrics, when set, adds CloudWatch's embedded metrics to each
+	// request's log line.
+	Metrics *metrics.Recorder
 }
 
 // NewHandler returns the API handler.
@@ -64,16 +69,22 @@ type outcome struct {
 	reason    error
 	encoding  string // of the answer sent, when not identity
 	bytes     int64  // of the answer's body as sent
+	// cubeCalled and continueWait say whether Cube was called, and
+	// whether the answer tells the caller to continue waiting.
+	cubeCalled, continueWait bool
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := RequestID(r.Header)
+	// The trace header goes with the request to Cube (the Cube client
+	// forwards it) and into the log line.
+	r = r.WithContext(trace.NewContext(r.Context(), trace.Incoming(r.Context(), r.Header)))
 	var o outcome
 	a, err := h.serve(w, r, id, &o)
 	status := h.write(w, r, id, a, err, &o)
-	logRequest(h.log, r, id, status, time.Since(start), o)
+	logRequest(h.log, h.opts.Metrics, r, id, status, start, o)
 }
 
 // serve answers a request: Cube's answer, or what went wrong.
@@ -107,9 +118,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 	}
 	cubeStart := time.Now()
 	res, err := h.cube.Do(r.Context(), req)
-	o.cubeTime = time.Since(cubeStart)
+	o.cubeTime, o.cubeCalled = time.Since(cubeStart), true
 	if res != nil {
-		o.polls = res.Polls
+		o.polls, o.continueWait = res.Polls, res.ContinueWait
 	}
 	if err != nil {
 		return answer{}, err
@@ -149,14 +160,16 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, requestID string
 	return status
 }
 
-// logRequest writes the one log line of a request.
-func logRequest(log *slog.Logger, r *http.Request, id string, status int, took time.Duration, o outcome) {
+// logRequest writes the one log line of a request, with its metrics.
+func logRequest(log *slog.Logger, m *metrics.Recorder, r *http.Request, id string, status int, start time.Time, o outcome) {
+	took := time.Since(start)
 	attrs := []slog.Attr{
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", ms(took)),
 	}
+	attrs = append(attrs, traceAttrs(r.Context(), id)...)
 	if o.endpoint != "" {
 		attrs = append(attrs, slog.String("endpoint", string(o.endpoint)))
 	}
@@ -177,22 +190,28 @@ func logRequest(log *slog.Logger, r *http.Request, id string, status int, took t
 			level = slog.LevelError
 		}
 	}
+	attrs = append(attrs, m.Request(metrics.Request{
+		At: start, Endpoint: string(o.endpoint), Status: status, Duration: took,
+		CubeCalled: o.cubeCalled, CubeTime: o.cubeTime, Polls: o.polls, ContinueWait: o.continueWait,
+		Reason: reasonName(o.reason),
+	})...)
 	log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Unconfigured serves every request with ErrUnconfigured (503), through
-// the same writer and log line as the API: it stands in for the API when
-// the configuration is invalid, whose cause was logged at start.
-func Unconfigured(log *slog.Logger) http.Handler {
+// the same writer and log line (and metrics, m may be nil) as the API: it
+// stands in for the API when the configuration is invalid, whose cause was
+// logged at start.
+func Unconfigured(log *slog.Logger, m *metrics.Recorder) http.Handler {
 	h := &Handler{log: log}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := RequestID(r.Header)
 		o := outcome{}
 		status := h.write(w, r, id, answer{}, ErrUnconfigured, &o)
-		logRequest(log, r, id, status, time.Since(start), o)
+		logRequest(log, m, r, id, status, start, o)
 	})
 }
 

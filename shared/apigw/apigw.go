@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"productanalytics/shared/trace"
 )
 
 // ErrUnsupportedEvent is returned for an event that is not an API Gateway
@@ -87,6 +89,7 @@ func requestV2(ctx context.Context, e *events.APIGatewayV2HTTPRequest) (*http.Re
 	if path == "" {
 		path = e.RequestContext.HTTP.Path
 	}
+	ctx = trace.WithGatewayRequestID(ctx, e.RequestContext.RequestID)
 	r, err := newRequest(ctx, e.RequestContext.HTTP.Method, path, e.RawQueryString, e.Body, e.IsBase64Encoded)
 	if err != nil {
 		return nil, err
@@ -112,6 +115,7 @@ func requestV1(ctx context.Context, e *events.APIGatewayProxyRequest) (*http.Req
 			q.Set(k, v)
 		}
 	}
+	ctx = trace.WithGatewayRequestID(ctx, e.RequestContext.RequestID)
 	r, err := newRequest(ctx, e.HTTPMethod, e.Path, q.Encode(), e.Body, e.IsBase64Encoded)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"productanalytics/shared/trace"
 )
 
 // Endpoint is one of Cube's REST API calls.
@@ -254,6 +256,11 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 	}
 	if req.RequestID != "" {
 		hreq.Header.Set("x-request-id", req.RequestID)
+	}
+	// The X-Ray trace goes on too: a load balancer in front of Cube logs
+	// it and keeps its Root, so that the trace reaches Cube's side.
+	if h := trace.FromContext(ctx); h != "" {
+		hreq.Header.Set(trace.Header, h)
 	}
 	resp, err := c.http.Do(hreq)
 	if err != nil {
