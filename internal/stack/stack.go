@@ -46,8 +46,13 @@ type Options struct {
 	// Root is the project's root folder (the one holding go.mod).
 	Root string
 	// DataDir is the folder of the projects' DuckDB files (see
-	// internal/eventsdb); it must exist.
+	// internal/eventsdb); it must exist. With ClickHouse, Cube does not read
+	// them, and the dashboards page offers their projects.
 	DataDir string
+	// ClickHouse, when set, has Cube read each project from a ClickHouse
+	// server as that project's own user (cube/clickhouse.js), instead of
+	// from DataDir.
+	ClickHouse *ClickHouse
 	// APIPort and CubePort are the ports on 127.0.0.1.
 	APIPort, CubePort int
 	// ContinueWait is Cube's continue-wait timeout (default 5s, whole seconds).
@@ -70,6 +75,15 @@ type Options struct {
 	CORSAllowOrigins []string
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
 	Log, CubeLog io.Writer
+}
+
+// ClickHouse is the ClickHouse server a Cube in ClickHouse mode reads.
+type ClickHouse struct {
+	// URL is its HTTP interface, e.g. http://127.0.0.1:8123.
+	URL string
+	// PasswordKey is the key each project's password derives from (see
+	// internal/clickhouse.TenantPassword).
+	PasswordKey string
 }
 
 // Stack is a running local stack.
