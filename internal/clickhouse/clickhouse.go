@@ -80,8 +80,10 @@ func TenantPassword(key, appID string) string {
 // Start starts clickhouse-server (see Install) on a free port of 127.0.0.1
 // and returns once it answers. The caller must Close it.
 func Start(ctx context.Context, bin string, o Options) (s *Server, err error) {
-	if fi, err := os.Stat(o.Dir); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("the ClickHouse server's folder %s: %w", o.Dir, errors.Join(err, errors.New("not a folder")))
+	if fi, err := os.Stat(o.Dir); err != nil {
+		return nil, fmt.Errorf("the ClickHouse server's folder: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("the ClickHouse server's folder %s is not a folder", o.Dir)
 	}
 	if len(o.Tenants) > 0 && o.PasswordKey == "" {
 		return nil, errors.New("tenant users need a password key")

@@ -1,6 +1,7 @@
 // Package stack runs the product analytics API locally with the real parts
 // it talks to in production: a Secrets Manager emulator (moto_server) holding
-// the keys, and a real Cube over demo events, one DuckDB file per project.
+// the keys, and a real Cube over demo events, one DuckDB file per project
+// (or, for tests, a ClickHouse server with a user per project).
 // `make run` and the integration tests start it the same way.
 package stack
 
