@@ -2,12 +2,16 @@
 
 // Local Cube for the product analytics stack: Cube 0.33's core mounted on an
 // express app (so it listens on loopback only unless told otherwise),
-// querying one DuckDB file per project (tenantdb.js): each tenant's queries
-// run on its own file only.
+// querying one DuckDB file per project (tenantdb.js), or ClickHouse as each
+// project's own user (clickhouse.js): each tenant's queries reach its own
+// data only.
 //
 // Environment:
 //   CUBEJS_API_SECRET           HS256 key of the tokens (required)
-//   CUBE_DATA_DIR               folder of the projects' files, project_<id>.duckdb (required)
+//   CUBE_DB_TYPE                duckdb (default) or clickhouse: each project's
+//                               own ClickHouse user instead (clickhouse.js)
+//   CUBE_DATA_DIR               folder of the projects' files, project_<id>.duckdb
+//                               (required with duckdb)
 //   CUBE_PORT                   port (default 4000; 0: any free one, printed)
 //   CUBE_HOST                   address to listen on (default 127.0.0.1; 0.0.0.0 for
 //                               containers such as `sam local`'s to reach it)
@@ -39,6 +43,22 @@ const { APP_ID, TenantDrivers } = require('./tenantdb');
 const MODEL_DIRS = ['model'];
 const TEST_MODEL_DIRS = ['testmodel'];
 
+// Each store's tenant drivers, Cube's SQL dialect for it (Cube 0.33 has no
+// DuckDB dialect: DuckDB accepts its Postgres SQL) and the name model/dialect.js
+// reads as COMPILE_CONTEXT.sqlDialect.
+const STORES = {
+  duckdb: {
+    drivers: (config) => new TenantDrivers({ dataDir: config.dataDir, slowMs: config.testModel ? config.slowMs : 0 }),
+    dbType: 'postgres',
+    sqlDialect: 'duckdb',
+  },
+  clickhouse: {
+    drivers: () => require('./clickhouse').ClickHouseTenants.fromEnv(process.env),
+    dbType: 'clickhouse',
+    sqlDialect: 'clickhouse',
+  },
+};
+
 function fail(message) {
   console.error(`cube: ${message}`);
   process.exit(1);
@@ -56,16 +76,22 @@ function intEnv(name, fallback, min) {
 function readConfig() {
   const apiSecret = process.env.CUBEJS_API_SECRET;
   if (!apiSecret) fail('CUBEJS_API_SECRET is not set');
+  const dbType = process.env.CUBE_DB_TYPE || 'duckdb';
+  if (!STORES[dbType]) fail(`CUBE_DB_TYPE must be duckdb or clickhouse, got '${dbType}'`);
   const dataDir = process.env.CUBE_DATA_DIR;
-  if (!dataDir) fail('CUBE_DATA_DIR is not set');
-  let isDir = false;
-  try {
-    isDir = fs.statSync(dataDir).isDirectory();
-  } catch (e) {
-    fail(`CUBE_DATA_DIR ${dataDir}: ${e.message}`);
+  if (dbType === 'duckdb') {
+    if (!dataDir) fail('CUBE_DATA_DIR is not set');
+    let isDir = false;
+    try {
+      isDir = fs.statSync(dataDir).isDirectory();
+    } catch (e) {
+      fail(`CUBE_DATA_DIR ${dataDir}: ${e.message}`);
+    }
+    if (!isDir) fail(`CUBE_DATA_DIR ${dataDir} is not a folder`);
   }
-  if (!isDir) fail(`CUBE_DATA_DIR ${dataDir} is not a folder`);
   const testModel = process.env.CUBE_TEST_MODEL === '1';
+  // SlowEvents is slow only on DuckDB, and the guard may be off only with it.
+  if (testModel && dbType !== 'duckdb') fail('CUBE_TEST_MODEL=1 needs CUBE_DB_TYPE=duckdb');
   const guard = process.env.CUBE_QUERY_GUARD || 'on';
   if (guard !== 'on' && guard !== 'off') fail(`CUBE_QUERY_GUARD must be on or off, got '${guard}'`);
   if (guard === 'off' && !testModel) {
@@ -73,8 +99,9 @@ function readConfig() {
   }
   return {
     apiSecret,
+    dbType,
     // Absolute, so that a tenant's file does not depend on the working folder.
-    dataDir: path.resolve(dataDir),
+    dataDir: dataDir && path.resolve(dataDir),
     port: intEnv('CUBE_PORT', 4000, 0),
     host: process.env.CUBE_HOST || '127.0.0.1',
     continueWaitTimeout: intEnv('CUBE_CONTINUE_WAIT_TIMEOUT', 5, 1),
@@ -163,10 +190,13 @@ async function main() {
   const config = readConfig();
   // Each tenant's database opens on its first query: a bad file fails that
   // project's queries, not the start.
-  const drivers = new TenantDrivers({
-    dataDir: config.dataDir,
-    slowMs: config.testModel ? config.slowMs : 0,
-  });
+  const store = STORES[config.dbType];
+  let drivers;
+  try {
+    drivers = store.drivers(config);
+  } catch (e) {
+    fail(e.message);
+  }
 
   const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
   const repository = new ModelRepository(dirs);
@@ -180,17 +210,16 @@ async function main() {
     ...(config.queryGuard ? { queryRewrite: require('./queryguard').queryRewrite } : {}),
     // What the API uses, and no more: no GraphQL, no jobs.
     contextToApiScopes: async () => ['meta', 'data'],
-    // Cube 0.33 has no DuckDB dialect: it writes Postgres SQL, which DuckDB
-    // accepts. Without a dialect class it uses its built-in Postgres one.
-    dbType: 'postgres',
+    // Without a dialect class Cube uses its built-in one for dbType.
+    dbType: store.dbType,
     dialectFactory: () => null,
-    // One driver per tenant, on that tenant's file only; it must go with
+    // One driver per tenant, on that tenant's data only; it must go with
     // contextToOrchestratorId below, or Cube shares pools, queues and its
     // result cache across tenants (cube-js/cube#4129).
     driverFactory: ({ securityContext }) => drivers.get(securityContext && securityContext.appId),
     repositoryFactory: () => repository,
     // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
-    extendContext: () => ({ sqlDialect: 'duckdb' }),
+    extendContext: () => ({ sqlDialect: store.sqlDialect }),
     // One compiled model, queue and cache per project.
     contextToAppId: tenantOf,
     contextToOrchestratorId: tenantOf,

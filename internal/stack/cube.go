@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,13 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, string
 		"CUBE_HOST="+o.host(),
 		"CUBE_CONTINUE_WAIT_TIMEOUT="+strconv.Itoa(max(1, int(o.ContinueWait/time.Second))),
 	)
+	// Set either way, so that the caller's environment cannot switch the
+	// store.
+	store, err := storeEnv(o.ClickHouse)
+	if err != nil {
+		return nil, "", err
+	}
+	env = append(env, store...)
 	// Set either way, so that the caller's environment cannot turn the test
 	// model on or the guard off.
 	testModel, guard := "0", "on"
@@ -65,6 +73,29 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, string
 		return nil, "", fmt.Errorf("the local Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
 	}
 	return p, addr, nil
+}
+
+// storeEnv is the environment that picks Cube's store: the DuckDB files,
+// or with ch a ClickHouse server.
+func storeEnv(ch *ClickHouse) ([]string, error) {
+	if ch == nil {
+		return []string{"CUBE_DB_TYPE=duckdb"}, nil
+	}
+	u, err := url.Parse(ch.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil, fmt.Errorf("the ClickHouse URL %q is not http(s)://host[:port]", ch.URL)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "8123", "https": "8443"}[u.Scheme]
+	}
+	return []string{
+		"CUBE_DB_TYPE=clickhouse",
+		"CUBEJS_DB_HOST=" + u.Hostname(),
+		"CUBEJS_DB_PORT=" + port,
+		"CUBEJS_DB_SSL=" + strconv.FormatBool(u.Scheme == "https"),
+		"CUBE_TENANT_DB_PASSWORD_KEY=" + ch.PasswordKey,
+	}, nil
 }
 
 // lastLines returns the end of a log, for an error message.

@@ -1,6 +1,7 @@
 // Package stack runs the product analytics API locally with the real parts
 // it talks to in production: a Secrets Manager emulator (moto_server) holding
-// the keys, and a real Cube over demo events, one DuckDB file per project.
+// the keys, and a real Cube over demo events, one DuckDB file per project
+// (or, for tests, a ClickHouse server with a user per project).
 // `make run` and the integration tests start it the same way.
 package stack
 
@@ -47,12 +48,17 @@ type Options struct {
 	// Root is the project's root folder (the one holding go.mod).
 	Root string
 	// DataDir is the folder of the projects' DuckDB files (see
-	// internal/eventsdb); it must exist.
+	// internal/eventsdb); it must exist. With ClickHouse, Cube does not read
+	// them, and the dashboards page offers their projects.
 	DataDir string
 	// Host is the address the API, Cube and the Secrets Manager emulator
 	// listen on: 127.0.0.1 (the default), or one containers reach too
 	// (0.0.0.0, or a Docker bridge's address) for `sam local`.
 	Host string
+	// ClickHouse, when set, has Cube read each project from a ClickHouse
+	// server as that project's own user (cube/clickhouse.js), instead of
+	// from DataDir.
+	ClickHouse *ClickHouse
 	// APIPort and CubePort are the ports on Host.
 	APIPort, CubePort int
 	// ContinueWait is Cube's continue-wait timeout (default 5s, whole seconds).
@@ -75,6 +81,15 @@ type Options struct {
 	CORSAllowOrigins []string
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
 	Log, CubeLog io.Writer
+}
+
+// ClickHouse is the ClickHouse server a Cube in ClickHouse mode reads.
+type ClickHouse struct {
+	// URL is its HTTP interface, e.g. http://127.0.0.1:8123.
+	URL string
+	// PasswordKey is the key each project's password derives from (see
+	// internal/clickhouse.TenantPassword).
+	PasswordKey string
 }
 
 // Stack is a running local stack.
