@@ -194,7 +194,7 @@ http {
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	ctx, cancel := context.WithTimeout(context.Background(), wait.Deadline)
 	defer cancel()
-	if err := p.WaitReady(ctx, 10*time.Millisecond, child.Listening(addr)); err != nil {
+	if err := p.WaitReady(ctx, 10*time.Millisecond, p.Serves(addr)); err != nil {
 		b.Fatalf("nginx: %v\n%s", err, p.Output())
 	}
 	return "http://" + addr
