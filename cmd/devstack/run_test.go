@@ -56,7 +56,8 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	defer first.Process.Kill()
 	bannerRE := regexp.MustCompile(`ready at http://(127\.0\.0\.1:(\d+)) .*\(Cube at http://127\.0\.0\.1:(\d+), Secrets Manager emulator at http://(127\.0\.0\.1:\d+)`)
 	var banner []string
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Long: on a fresh machine the first run installs Cube's node modules.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := wait.For(ctx, "the ready banner", func() bool {
 		banner = bannerRE.FindStringSubmatch(output.String())
