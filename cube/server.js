@@ -14,6 +14,11 @@
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
 //   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
 //   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps
+//   CUBE_MAX_TENANTS            tenants whose orchestrator and answers are kept (default 1000)
+//   CUBE_TENANT_KEEP_ALIVE      seconds a tenant's orchestrator is kept unused (default 1200)
+//   CUBE_MAX_OPEN_DATABASES     tenants' databases open at once (default 16)
+//   CUBE_DATABASE_KEEP_ALIVE    seconds a tenant's database stays open unused (default 60)
+//   CUBE_DATABASE_MEMORY_LIMIT  DuckDB memory limit of each tenant's database (default 256MB)
 
 // Cube enforces its own token checks and hides its dev tooling only in
 // production mode; this must be set before Cube is loaded.
@@ -31,7 +36,10 @@ const express = require('express');
 const jwt = require('jsonwebtoken');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
-const { APP_ID, TenantDrivers } = require('./tenantdb');
+const {
+  APP_ID, DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases, TenantDuckDBDriver,
+} = require('./tenantdb');
+const { TenantOrchestrators } = require('./orchestrators');
 
 const MODEL_DIRS = ['model'];
 const TEST_MODEL_DIRS = ['testmodel'];
@@ -48,6 +56,13 @@ function intEnv(name, fallback, min) {
     fail(`${name} must be an integer >= ${min}, got '${raw}'`);
   }
   return Number(raw);
+}
+
+function memoryLimitEnv(name) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return DEFAULT_MEMORY_LIMIT;
+  if (!MEMORY_LIMIT.test(raw)) fail(`${name} must be a size such as 256MB, got '${raw}'`);
+  return raw;
 }
 
 function readConfig() {
@@ -77,6 +92,11 @@ function readConfig() {
     queryGuard: guard === 'on',
     testModel,
     slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
+    maxTenants: intEnv('CUBE_MAX_TENANTS', 1000, 1),
+    tenantKeepAliveMs: intEnv('CUBE_TENANT_KEEP_ALIVE', 1200, 1) * 1000,
+    maxOpenDatabases: intEnv('CUBE_MAX_OPEN_DATABASES', 16, 1),
+    databaseKeepAliveMs: intEnv('CUBE_DATABASE_KEEP_ALIVE', 60, 1) * 1000,
+    databaseMemoryLimit: memoryLimitEnv('CUBE_DATABASE_MEMORY_LIMIT'),
   };
 }
 
@@ -155,14 +175,27 @@ function tenantOf({ securityContext }) {
   return `CUBE_APP_${securityContext && securityContext.appId}`;
 }
 
+// Every tenant's queries go through one compiled model: the model names the
+// tenant's schema when it builds a query's SQL (model/dialect.js), not when
+// it compiles, so compiling it per tenant would only repeat the same work
+// and keep a copy per tenant.
+const MODEL_APP_ID = 'CUBE_APP_gitlab_product_analytics';
+
 async function main() {
   const config = readConfig();
   // Each tenant's database opens on its first query: a bad file fails that
   // project's queries, not the start.
-  const drivers = new TenantDrivers({
+  const databases = new TenantDatabases({
     dataDir: config.dataDir,
-    slowMs: config.testModel ? config.slowMs : 0,
+    maxOpen: config.maxOpenDatabases,
+    keepAliveMs: config.databaseKeepAliveMs,
+    memoryLimit: config.databaseMemoryLimit,
+    log: logger,
   });
+  const orchestrators = new TenantOrchestrators({
+    max: config.maxTenants, keepAliveMs: config.tenantKeepAliveMs, log: logger,
+  });
+  const slowMs = config.testModel ? config.slowMs : 0;
 
   const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
   const repository = new ModelRepository(dirs);
@@ -183,12 +216,15 @@ async function main() {
     // One driver per tenant, on that tenant's file only; it must go with
     // contextToOrchestratorId below, or Cube shares pools, queues and its
     // result cache across tenants (cube-js/cube#4129).
-    driverFactory: ({ securityContext }) => drivers.get(securityContext && securityContext.appId),
+    driverFactory: ({ securityContext }) => new TenantDuckDBDriver({
+      databases, appId: securityContext && securityContext.appId, slowMs,
+    }),
     repositoryFactory: () => repository,
     // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
     extendContext: () => ({ sqlDialect: 'duckdb' }),
-    // One compiled model, queue and cache per project.
-    contextToAppId: tenantOf,
+    // One compiled model for all; one queue, cache and driver per project.
+    contextToAppId: () => MODEL_APP_ID,
+    compilerCacheSize: 1,
     contextToOrchestratorId: tenantOf,
     scheduledRefreshContexts: async () => [],
     scheduledRefreshTimer: false,
@@ -204,6 +240,11 @@ async function main() {
       preAggregationsOptions: { queueOptions: { concurrency: 1 } },
     },
   });
+
+  // Cube 0.33 keeps every orchestrator in a map of its own, without bound:
+  // this storage drops the unused ones (orchestrators.js). Replaced before
+  // the API gateway, which holds on to it, is built.
+  core.orchestratorStorage = orchestrators;
 
   const app = express();
   await core.initApp(app);
@@ -231,7 +272,7 @@ async function main() {
     server.closeAllConnections();
     try {
       await core.shutdown();
-      await drivers.closeAll();
+      await databases.closeAll();
     } catch (e) {
       console.error(`cube: shutdown: ${e.message}`);
     }

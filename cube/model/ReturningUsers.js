@@ -5,7 +5,7 @@
 import { sessionsSql } from './Sessions';
 
 cube(`ReturningUsers`, {
-  sql: sessionsSql,
+  sql: sessionsSql(SECURITY_CONTEXT),
   title: `Returning Users`,
 
   measures: {

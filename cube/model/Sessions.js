@@ -13,7 +13,8 @@
 import { eventsTable, sql } from './dialect';
 import { clientDimensions } from './clientDimensions';
 
-export const sessionsSql = `
+// The querying tenant's sessions (see eventsTable).
+export const sessionsSql = (securityContext) => `
   SELECT
     domain_sessionid AS session_id,
     MIN(domain_userid) AS domain_userid,
@@ -30,11 +31,11 @@ export const sessionsSql = `
     MIN(br_lang) AS br_lang,
     MIN(doc_lang) AS doc_lang,
     MIN(viewport_size) AS viewport_size
-  FROM ${eventsTable}
+  FROM ${eventsTable(securityContext)}
   GROUP BY domain_sessionid`;
 
 cube(`Sessions`, {
-  sql: sessionsSql,
+  sql: sessionsSql(SECURITY_CONTEXT),
   title: `Sessions`,
 
   measures: {

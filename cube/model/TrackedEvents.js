@@ -3,7 +3,7 @@ import { eventsTable, sql } from './dialect';
 import { clientDimensions } from './clientDimensions';
 
 cube(`TrackedEvents`, {
-  sqlTable: eventsTable,
+  sqlTable: eventsTable(SECURITY_CONTEXT),
   title: `Tracked Events`,
 
   measures: {

@@ -70,7 +70,7 @@ func BenchmarkTenants(b *testing.B) {
 	}
 	dir := filepath.Join(root, ".local", "bench-tenants", fmt.Sprintf("events-%d", events))
 	genStart := time.Now()
-	if err := generate(ctx, dir, total, events); err != nil {
+	if err := generate(ctx, dir, sameEvents(total, events)); err != nil {
 		b.Fatal(err)
 	}
 	fmt.Printf("data: %d projects of %d events in %s (%s)\n", total, events, strings.TrimPrefix(dir, root+string(filepath.Separator)), time.Since(genStart).Round(time.Second))
@@ -81,6 +81,11 @@ func BenchmarkTenants(b *testing.B) {
 		b.Fatalf("%v\n%s", err, lastLines(log.String(), 20))
 	}
 	defer env.Close()
+	defer func() {
+		if b.Failed() {
+			fmt.Printf("Cube's log ends:\n%s\n", lastLines(log.String(), 20))
+		}
+	}()
 	c := newClient(env.CubeURL)
 	rss := func() float64 {
 		mb, err := rssMB(env.CubePID())

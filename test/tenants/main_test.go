@@ -144,13 +144,14 @@ func rssMB(pid int) (float64, error) {
 	return kb / 1024, nil
 }
 
-// generate writes events per project for projects 1..n into dir, unless
-// every one of them is there already (the benchmark's data is kept between
-// runs).
-func generate(ctx context.Context, dir string, n, events int) error {
+// generate writes the projects of specs ("id:events,...", as demodata's
+// -projects) into dir, unless each of them has a file there already (the
+// benchmark's data is kept between runs).
+func generate(ctx context.Context, dir, specs string) error {
 	missing := false
-	for p := 1; p <= n; p++ {
-		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("project_%d.duckdb", p))); err != nil {
+	for _, spec := range strings.Split(specs, ",") {
+		id, _, _ := strings.Cut(spec, ":")
+		if _, err := os.Stat(filepath.Join(dir, "project_"+id+".duckdb")); err != nil {
 			missing = true
 			break
 		}
@@ -158,21 +159,26 @@ func generate(ctx context.Context, dir string, n, events int) error {
 	if !missing {
 		return nil
 	}
-	specs := make([]string, n)
-	for p := range n {
-		specs[p] = fmt.Sprintf("%d:%d", p+1, events)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demodata", "-data", dir, "-projects", strings.Join(specs, ","))
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demodata", "-data", dir, "-projects", specs)
 	cmd.Dir = root
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("generating %d projects: %w\n%s", n, err, lastLines(out.String(), 10))
+		return fmt.Errorf("generating the projects' data: %w\n%s", err, lastLines(out.String(), 10))
 	}
 	return nil
+}
+
+// sameEvents is specs for projects 1..n of events each.
+func sameEvents(n, events int) string {
+	specs := make([]string, n)
+	for p := range n {
+		specs[p] = fmt.Sprintf("%d:%d", p+1, events)
+	}
+	return strings.Join(specs, ",")
 }
 
 func lastLines(log string, n int) string {
@@ -186,10 +192,14 @@ var testStack struct {
 	once sync.Once
 	env  *stack.Stack
 	log  *cubeLog
+	tmp  string
 	err  error
 }
 
 func closeTestStack() int {
+	if testStack.tmp != "" {
+		defer os.RemoveAll(testStack.tmp)
+	}
 	if testStack.env == nil {
 		return 0
 	}
