@@ -327,6 +327,12 @@ class TenantDuckDBDriver extends DuckDBDriver {
     });
   }
 
+  // Cube tests a driver when it creates it: opening the database is the
+  // test, without a statement through the gate and the queue.
+  async testConnection() {
+    await this.databases.run(this.appId, () => undefined);
+  }
+
   // Streams would run on a connection of their own, around the queue and
   // the gate; nothing here needs them (no pre-aggregations).
   async stream() {

@@ -29,7 +29,7 @@ import (
 const (
 	defaultSteps   = "10,100,500,1000"
 	defaultEvents  = 200
-	defaultProbes  = 7
+	defaultProbes  = 15
 	defaultWarmGap = 15 * time.Second
 	inFlight       = 4 // first queries at once, as GitLab's warm-up sends them
 )
