@@ -123,12 +123,41 @@ func BenchmarkTenants(b *testing.B) {
 			activate(b, c, 1, maxN, q)
 			passes = append(passes, rss())
 		}
+		// What a project's whole dashboards cost once answered: their
+		// answers, cached, beside the one or two of the passes.
+		before := rss()
+		n := min(maxN, dashboardProjects)
+		warm(b, c, 1, int64(n))
+		dash := (rss() - before) / float64(n)
 		printTable(os.Stdout, base, rows, passes, log.Compilations())
+		fmt.Printf("dashboards: all %d panels answered for %d projects: %+.3f MB/project\n", len(dashboards.Queries(now)), n, dash)
 		last := rows[len(rows)-1]
 		b.ReportMetric((last.rss-base)/float64(last.projects-1), "MB/project")
 		b.ReportMetric(median(last.newMs)-median(last.knownMs), "ms-new-minus-known")
 		b.ReportMetric(float64(log.Compilations()), "compilations")
 	}
+}
+
+// dashboardProjects is how many projects get their whole dashboards
+// answered at the end.
+const dashboardProjects = 200
+
+// warm runs the dashboards' queries for projects from..to as the warm-up
+// function does.
+func warm(b *testing.B, c *cube.Client, from, to int64) warmup.Summary {
+	b.Helper()
+	projects := make([]int64, 0, to-from+1)
+	for p := from; p <= to; p++ {
+		projects = append(projects, p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	runner := warmup.NewRunner(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sum, err := runner.Run(ctx, warmup.Input{Projects: projects, Concurrency: inFlight, QueryTimeout: warmup.Duration(5 * time.Minute)})
+	if err != nil || sum.Failed > 0 {
+		b.Fatalf("warm-up: %v (%d of %d failed)", err, sum.Failed, sum.OK+sum.Failed)
+	}
+	return sum
 }
 
 // stepRow is one step's figures.
@@ -196,22 +225,15 @@ func timeNewAndKnown(b *testing.B, c *cube.Client, next *int64, probes int) (new
 // warm-up ran. hits counts the views answered from the warm-up's result.
 func timeWarmed(b *testing.B, c *cube.Client, next *int64, probes int, gap time.Duration) (ms []float64, hits int) {
 	b.Helper()
-	projects := make([]int64, probes)
-	for i := range projects {
-		projects[i] = *next
-		*next++
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	runner := warmup.NewRunner(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sum, err := runner.Run(ctx, warmup.Input{Projects: projects})
-	if err != nil || sum.Failed > 0 {
-		b.Fatalf("warm-up: %v (%d of %d failed)", err, sum.Failed, sum.OK+sum.Failed)
-	}
+	first := *next
+	*next += int64(probes)
+	sum := warm(b, c, first, *next-1)
 	warmed := time.Now()
 	time.Sleep(gap) // the time between a warm-up and its viewers, the scenario measured
 	panel := string(dashboards.Queries(sum.Started)[1].Query)
-	for _, p := range projects {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for p := first; p < *next; p++ {
 		start := time.Now()
 		r, err := load(ctx, c, p, panel)
 		if err != nil {
