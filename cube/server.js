@@ -125,7 +125,8 @@ class ModelRepository {
   }
 }
 
-function tokenChecker(apiSecret) {
+// Checks each request's token; onTenant(appId) is told of each valid one.
+function tokenChecker(apiSecret, onTenant) {
   // The cause (e.g. "jwt expired") goes to the log only, never to the client.
   const invalid = (cause) => new CubejsHandlerError(403, 'Forbidden', 'Invalid token', cause);
   // Cube has already taken the token out of "Authorization: [Bearer ]<jwt>".
@@ -143,6 +144,7 @@ function tokenChecker(apiSecret) {
       throw invalid(new Error('appId is not gitlab_project_<id>'));
     }
     req.securityContext = payload;
+    onTenant(payload.appId);
   };
 }
 
@@ -202,7 +204,9 @@ async function main() {
 
   const core = new CubejsServerCore({
     apiSecret: config.apiSecret,
-    checkAuth: tokenChecker(config.apiSecret),
+    // A tenant's database opens while Cube checks the query and writes its
+    // SQL, rather than after.
+    checkAuth: tokenChecker(config.apiSecret, (appId) => databases.prefetch(appId)),
     // Every query through the same checks as the API's (queryguard.js): a
     // tenant holding a Cube token may send queries here directly. Off only
     // in test mode, to test the store's wall alone.

@@ -248,6 +248,13 @@ class TenantDatabases {
     }
   }
 
+  // Opens appId's database in the background, unless it is open: a query
+  // for it is coming.
+  prefetch(appId) {
+    if (this.databases.has(appId)) return;
+    this.run(appId, () => undefined).catch(() => {});
+  }
+
   // The open state of appId's database, for its driver while it runs.
   opened(appId) {
     const db = this.databases.get(appId);
