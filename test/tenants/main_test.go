@@ -145,24 +145,23 @@ func rssMB(pid int) (float64, error) {
 }
 
 // generate writes the projects of specs ("id:events,...", as demodata's
-// -projects) into dir, unless each of them has a file there already (the
-// benchmark's data is kept between runs).
+// -projects) that have no file in dir yet (the benchmark's data is kept
+// between runs).
 func generate(ctx context.Context, dir, specs string) error {
-	missing := false
+	var missing []string
 	for _, spec := range strings.Split(specs, ",") {
 		id, _, _ := strings.Cut(spec, ":")
 		if _, err := os.Stat(filepath.Join(dir, "project_"+id+".duckdb")); err != nil {
-			missing = true
-			break
+			missing = append(missing, spec)
 		}
 	}
-	if !missing {
+	if len(missing) == 0 {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demodata", "-data", dir, "-projects", specs)
+	cmd := exec.CommandContext(ctx, "go", "run", "./cmd/demodata", "-data", dir, "-projects", strings.Join(missing, ","))
 	cmd.Dir = root
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
