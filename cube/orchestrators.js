@@ -18,7 +18,13 @@
 // empty cache: answers are never carried from one to the next, and a
 // tenant's entries are found by its own orchestrator id only.
 
-const { LocalCacheDriver, LocalQueueDriver } = require('@cubejs-backend/query-orchestrator');
+const { createRequire } = require('module');
+
+// The query orchestrator of server-core's own: its module-wide cache store
+// and its classes are the ones Cube's orchestrators use.
+const { LocalCacheDriver, LocalQueueDriver } = createRequire(require.resolve('@cubejs-backend/server-core'))(
+  '@cubejs-backend/query-orchestrator',
+);
 
 // The per-tenant objects of a LocalQueueDriver. Their maps outlive the
 // driver (they are module-wide, one per queue prefix), so they are emptied
@@ -106,10 +112,11 @@ class TenantOrchestrators {
   async drop(orchestratorId, entry, reason) {
     if (this.storage.get(orchestratorId) !== entry) return;
     this.storage.delete(orchestratorId);
-    // At once, before a new orchestrator of the same id can add its own.
-    forget(orchestratorId, entry.api);
     this.log('Tenant orchestrator dropped', { tenant: orchestratorId, reason, tenants: this.storage.size });
+    // Never rejects: callers do not wait for it.
     try {
+      // At once, before a new orchestrator of the same id can add its own.
+      forget(orchestratorId, entry.api);
       await entry.api.release();
     } catch (e) {
       this.log('Tenant orchestrator release failed', { tenant: orchestratorId, reason, error: e.message });
