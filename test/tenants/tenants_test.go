@@ -179,16 +179,16 @@ func TestDatabasesBounded(t *testing.T) {
 	if seen == 0 {
 		t.Fatal("no project file was ever seen open: the check of open files sees nothing")
 	}
-	closed := log.lines("Tenant database closed")
-	if len(closed) == 0 || !anyReason(closed, "limit") {
-		t.Errorf("no database was closed for the limit: %v", closed)
-	}
+	// Cube logs a close once it is done, after the file is closed.
+	wait.Until(t, "Cube's log line of a database closed for the limit", func() bool {
+		return anyReason(log.lines("Tenant database closed"), "limit")
+	})
 	wait.Until(t, "every project file closed once unused", func() bool {
 		return len(projectFilesOpen(t, s.CubePID())) == 0
 	})
-	if !anyReason(log.lines("Tenant database closed"), "idle") {
-		t.Error("no database was closed for being unused")
-	}
+	wait.Until(t, "Cube's log line of a database closed for being unused", func() bool {
+		return anyReason(log.lines("Tenant database closed"), "idle")
+	})
 	// And reopened on the next query.
 	if got, want := countOf(t, count(t, c, 3)), fmt.Sprint(events[3]); got != want {
 		t.Errorf("project 3 after its database closed: got %s events, want %s", got, want)
@@ -212,6 +212,15 @@ func TestTenantsDropped(t *testing.T) {
 			count(t, c, p)
 		}
 	}
+	// Cube logs each orchestrator it adds with the number it then holds.
+	wait.Until(t, "Cube's log line of project 5's orchestrator added", func() bool {
+		for _, line := range log.lines("Tenant orchestrator added") {
+			if line["tenant"] == "CUBE_APP_gitlab_project_5" {
+				return true
+			}
+		}
+		return false
+	})
 	for _, line := range log.lines("Tenant orchestrator added") {
 		if n, _ := line["tenants"].(float64); n > maxTenants {
 			t.Errorf("Cube held %v orchestrators, want at most %d", n, maxTenants)
