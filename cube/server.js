@@ -1,13 +1,20 @@
 'use strict';
 
 // Local Cube for the product analytics stack: Cube 0.33's core mounted on an
-// express app (so it listens on loopback only), querying one DuckDB file
-// per project (tenantdb.js): each tenant's queries run on its own file only.
+// express app (so it listens on loopback only unless told otherwise),
+// querying one DuckDB file per project (tenantdb.js), or ClickHouse as each
+// project's own user (clickhouse.js): each tenant's queries reach its own
+// data only.
 //
 // Environment:
 //   CUBEJS_API_SECRET           HS256 key of the tokens (required)
-//   CUBE_DATA_DIR               folder of the projects' files, project_<id>.duckdb (required)
-//   CUBE_PORT                   port on 127.0.0.1 (default 4000; 0: any free one, printed)
+//   CUBE_DB_TYPE                duckdb (default) or clickhouse: each project's
+//                               own ClickHouse user instead (clickhouse.js)
+//   CUBE_DATA_DIR               folder of the projects' files, project_<id>.duckdb
+//                               (required with duckdb)
+//   CUBE_PORT                   port (default 4000; 0: any free one, printed)
+//   CUBE_HOST                   address to listen on (default 127.0.0.1; 0.0.0.0 for
+//                               containers such as `sam local`'s to reach it)
 //   CUBE_CONTINUE_WAIT_TIMEOUT  seconds before Cube answers "Continue wait" (default 5)
 //   CUBE_QUERY_GUARD            on (default) or off: queryguard.js checks every query;
 //                               off only with CUBE_TEST_MODEL=1, to test the store alone
@@ -16,9 +23,9 @@
 //   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps
 //   CUBE_MAX_TENANTS            tenants whose orchestrator and answers are kept (default 1000)
 //   CUBE_TENANT_KEEP_ALIVE      seconds a tenant's orchestrator is kept unused (default 1200)
-//   CUBE_MAX_OPEN_DATABASES     tenants' databases open at once (default 16)
-//   CUBE_DATABASE_KEEP_ALIVE    seconds a tenant's database stays open unused (default 60)
-//   CUBE_DATABASE_MEMORY_LIMIT  DuckDB memory limit of each tenant's database (default 256MB)
+//   CUBE_MAX_OPEN_DATABASES     duckdb: tenants' databases open at once (default 16)
+//   CUBE_DATABASE_KEEP_ALIVE    duckdb: seconds a tenant's database stays open unused (default 60)
+//   CUBE_DATABASE_MEMORY_LIMIT  duckdb: memory limit of each tenant's database (default 256MB)
 
 // Cube enforces its own token checks and hides its dev tooling only in
 // production mode; this must be set before Cube is loaded.
@@ -37,12 +44,35 @@ const jwt = require('jsonwebtoken');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
 const {
-  APP_ID, DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases, TenantDuckDBDriver,
+  APP_ID, DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases,
 } = require('./tenantdb');
 const { TenantOrchestrators } = require('./orchestrators');
 
 const MODEL_DIRS = ['model'];
 const TEST_MODEL_DIRS = ['testmodel'];
+
+// Each store's tenant drivers, Cube's SQL dialect for it (Cube 0.33 has no
+// DuckDB dialect: DuckDB accepts its Postgres SQL) and the name model/dialect.js
+// reads as COMPILE_CONTEXT.sqlDialect.
+const STORES = {
+  duckdb: {
+    drivers: (config) => new TenantDatabases({
+      dataDir: config.dataDir,
+      maxOpen: config.maxOpenDatabases,
+      keepAliveMs: config.databaseKeepAliveMs,
+      memoryLimit: config.databaseMemoryLimit,
+      slowMs: config.testModel ? config.slowMs : 0,
+      log: logger,
+    }),
+    dbType: 'postgres',
+    sqlDialect: 'duckdb',
+  },
+  clickhouse: {
+    drivers: () => require('./clickhouse').ClickHouseTenants.fromEnv(process.env),
+    dbType: 'clickhouse',
+    sqlDialect: 'clickhouse',
+  },
+};
 
 function fail(message) {
   console.error(`cube: ${message}`);
@@ -68,16 +98,22 @@ function memoryLimitEnv(name) {
 function readConfig() {
   const apiSecret = process.env.CUBEJS_API_SECRET;
   if (!apiSecret) fail('CUBEJS_API_SECRET is not set');
+  const dbType = process.env.CUBE_DB_TYPE || 'duckdb';
+  if (!STORES[dbType]) fail(`CUBE_DB_TYPE must be duckdb or clickhouse, got '${dbType}'`);
   const dataDir = process.env.CUBE_DATA_DIR;
-  if (!dataDir) fail('CUBE_DATA_DIR is not set');
-  let isDir = false;
-  try {
-    isDir = fs.statSync(dataDir).isDirectory();
-  } catch (e) {
-    fail(`CUBE_DATA_DIR ${dataDir}: ${e.message}`);
+  if (dbType === 'duckdb') {
+    if (!dataDir) fail('CUBE_DATA_DIR is not set');
+    let isDir = false;
+    try {
+      isDir = fs.statSync(dataDir).isDirectory();
+    } catch (e) {
+      fail(`CUBE_DATA_DIR ${dataDir}: ${e.message}`);
+    }
+    if (!isDir) fail(`CUBE_DATA_DIR ${dataDir} is not a folder`);
   }
-  if (!isDir) fail(`CUBE_DATA_DIR ${dataDir} is not a folder`);
   const testModel = process.env.CUBE_TEST_MODEL === '1';
+  // SlowEvents is slow only on DuckDB, and the guard may be off only with it.
+  if (testModel && dbType !== 'duckdb') fail('CUBE_TEST_MODEL=1 needs CUBE_DB_TYPE=duckdb');
   const guard = process.env.CUBE_QUERY_GUARD || 'on';
   if (guard !== 'on' && guard !== 'off') fail(`CUBE_QUERY_GUARD must be on or off, got '${guard}'`);
   if (guard === 'off' && !testModel) {
@@ -85,9 +121,11 @@ function readConfig() {
   }
   return {
     apiSecret,
+    dbType,
     // Absolute, so that a tenant's file does not depend on the working folder.
-    dataDir: path.resolve(dataDir),
+    dataDir: dataDir && path.resolve(dataDir),
     port: intEnv('CUBE_PORT', 4000, 0),
+    host: process.env.CUBE_HOST || '127.0.0.1',
     continueWaitTimeout: intEnv('CUBE_CONTINUE_WAIT_TIMEOUT', 5, 1),
     queryGuard: guard === 'on',
     testModel,
@@ -187,17 +225,16 @@ async function main() {
   const config = readConfig();
   // Each tenant's database opens on its first query: a bad file fails that
   // project's queries, not the start.
-  const databases = new TenantDatabases({
-    dataDir: config.dataDir,
-    maxOpen: config.maxOpenDatabases,
-    keepAliveMs: config.databaseKeepAliveMs,
-    memoryLimit: config.databaseMemoryLimit,
-    log: logger,
-  });
+  const store = STORES[config.dbType];
+  let drivers;
+  try {
+    drivers = store.drivers(config);
+  } catch (e) {
+    fail(e.message);
+  }
   const orchestrators = new TenantOrchestrators({
     max: config.maxTenants, keepAliveMs: config.tenantKeepAliveMs, log: logger,
   });
-  const slowMs = config.testModel ? config.slowMs : 0;
 
   const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
   const repository = new ModelRepository(dirs);
@@ -206,26 +243,23 @@ async function main() {
     apiSecret: config.apiSecret,
     // A tenant's database opens while Cube checks the query and writes its
     // SQL, rather than after.
-    checkAuth: tokenChecker(config.apiSecret, (appId) => databases.prefetch(appId)),
+    checkAuth: tokenChecker(config.apiSecret, (appId) => drivers.prefetch && drivers.prefetch(appId)),
     // Every query through the same checks as the API's (queryguard.js): a
     // tenant holding a Cube token may send queries here directly. Off only
     // in test mode, to test the store's wall alone.
     ...(config.queryGuard ? { queryRewrite: require('./queryguard').queryRewrite } : {}),
     // What the API uses, and no more: no GraphQL, no jobs.
     contextToApiScopes: async () => ['meta', 'data'],
-    // Cube 0.33 has no DuckDB dialect: it writes Postgres SQL, which DuckDB
-    // accepts. Without a dialect class it uses its built-in Postgres one.
-    dbType: 'postgres',
+    // Without a dialect class Cube uses its built-in one for dbType.
+    dbType: store.dbType,
     dialectFactory: () => null,
-    // One driver per tenant, on that tenant's file only; it must go with
+    // One driver per tenant, on that tenant's data only; it must go with
     // contextToOrchestratorId below, or Cube shares pools, queues and its
     // result cache across tenants (cube-js/cube#4129).
-    driverFactory: ({ securityContext }) => new TenantDuckDBDriver({
-      databases, appId: securityContext && securityContext.appId, slowMs,
-    }),
+    driverFactory: ({ securityContext }) => drivers.get(securityContext && securityContext.appId),
     repositoryFactory: () => repository,
     // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
-    extendContext: () => ({ sqlDialect: 'duckdb' }),
+    extendContext: () => ({ sqlDialect: store.sqlDialect }),
     // One compiled model for all; one queue, cache and driver per project.
     contextToAppId: () => MODEL_APP_ID,
     compilerCacheSize: 1,
@@ -259,11 +293,11 @@ async function main() {
   if (!config.queryGuard) {
     console.log('cube query guard OFF (CUBE_QUERY_GUARD=off, test mode): only the store isolates tenants');
   }
-  const server = app.listen(config.port, '127.0.0.1', () => {
+  const server = app.listen(config.port, config.host, () => {
     // The bound port, not the asked one: with 0, whoever started Cube reads it here.
-    console.log(`cube listening on 127.0.0.1:${server.address().port}`);
+    console.log(`cube listening on ${config.host}:${server.address().port}`);
   });
-  server.on('error', (e) => fail(`cannot listen on 127.0.0.1:${config.port}: ${e.message}`));
+  server.on('error', (e) => fail(`cannot listen on ${config.host}:${config.port}: ${e.message}`));
 
   let stopping = false;
   const stop = async (signal) => {
@@ -276,7 +310,7 @@ async function main() {
     server.closeAllConnections();
     try {
       await core.shutdown();
-      await databases.closeAll();
+      await drivers.closeAll();
     } catch (e) {
       console.error(`cube: shutdown: ${e.message}`);
     }

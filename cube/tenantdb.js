@@ -200,11 +200,15 @@ class TenantDatabase {
 // when unused for keepAliveMs, when more than maxOpen are open (least
 // recently used first), when Cube drops the tenant, or on closeAll. Only a
 // database with nothing queued is closed: a burst of more tenants than
-// maxOpen keeps theirs open until their queries are done.
+// maxOpen keeps theirs open until their queries are done. get hands Cube a
+// driver per tenant.
 class TenantDatabases {
-  constructor({ dataDir, maxOpen = 16, keepAliveMs = 60000, memoryLimit = DEFAULT_MEMORY_LIMIT, log = () => {} }) {
+  constructor({
+    dataDir, maxOpen = 16, keepAliveMs = 60000, memoryLimit = DEFAULT_MEMORY_LIMIT, slowMs = 0, log = () => {},
+  }) {
     if (!MEMORY_LIMIT.test(memoryLimit)) throw new Error(`memory limit '${memoryLimit}' is not a size such as 256MB`);
     this.dataDir = dataDir;
+    this.slowMs = slowMs;
     this.maxOpen = maxOpen;
     this.keepAliveMs = keepAliveMs;
     this.memoryLimit = memoryLimit;
@@ -219,6 +223,11 @@ class TenantDatabases {
 
   get size() {
     return this.databases.size;
+  }
+
+  // A driver for appId's queries (Cube's driverFactory).
+  get(appId) {
+    return new TenantDuckDBDriver({ databases: this, appId, slowMs: this.slowMs });
   }
 
   // Runs fn(database) alone on appId's database, opened for it if need be.

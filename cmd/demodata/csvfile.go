@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // WriteCSV streams one project's events to w as CSV with a header row.
@@ -16,6 +17,10 @@ func WriteCSV(ctx context.Context, w io.Writer, cfg ProjectConfig) (Stats, error
 		return Stats{}, err
 	}
 	rec := make([]string, len(columns))
+	var cut []int
+	if cfg.WholeSeconds {
+		cut = tstampColumns()
+	}
 	n := 0
 	stats, err := Generate(cfg, func(e *Event) error {
 		if n++; n%4096 == 0 {
@@ -24,6 +29,10 @@ func WriteCSV(ctx context.Context, w io.Writer, cfg ProjectConfig) (Stats, error
 			}
 		}
 		e.record(rec)
+		for _, i := range cut {
+			// Truncation: a time's text without its fraction.
+			rec[i], _, _ = strings.Cut(rec[i], ".")
+		}
 		return cw.Write(rec)
 	})
 	if err != nil {

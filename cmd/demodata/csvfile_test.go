@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestHeaderMatchesDDL(t *testing.T) {
@@ -73,5 +75,51 @@ func TestWriteCSVFileCleansUpOnCancel(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("left files behind: %v", entries)
+	}
+}
+
+// TestWholeSeconds checks that -whole-seconds writes the same events with
+// each timestamp cut to its second, in a form without a fraction.
+func TestWholeSeconds(t *testing.T) {
+	cfg := testConfig(1, 2000, 3)
+	msData, msStats := generateCSV(t, cfg)
+	cfg.WholeSeconds = true
+	sData, sStats := generateCSV(t, cfg)
+	if msStats != sStats {
+		t.Errorf("stats %+v with milliseconds, %+v in whole seconds", msStats, sStats)
+	}
+	hdr, msRows := parseCSV(t, msData)
+	_, sRows := parseCSV(t, sData)
+	if len(msRows) != len(sRows) || len(msRows) == 0 {
+		t.Fatalf("%d rows with milliseconds, %d in whole seconds", len(msRows), len(sRows))
+	}
+	fractions := 0
+	for i := range msRows {
+		for _, col := range hdr {
+			ms, s := msRows[i][col], sRows[i][col]
+			if !strings.HasSuffix(col, "_tstamp") || ms == "" {
+				if s != ms {
+					t.Fatalf("row %d %s: got %q, want %q as with milliseconds", i, col, s, ms)
+				}
+				continue
+			}
+			want, err := time.Parse(tstampLayout, ms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := time.Parse(time.DateTime, s)
+			if err != nil {
+				t.Fatalf("row %d %s: %q is not a whole-second time: %v", i, col, s, err)
+			}
+			if want = want.Truncate(time.Second); !got.Equal(want) {
+				t.Fatalf("row %d %s: got %s, want %s", i, col, got, want)
+			}
+			if !strings.HasSuffix(ms, ".000") {
+				fractions++
+			}
+		}
+	}
+	if fractions == 0 {
+		t.Error("no timestamp had a fraction to cut")
 	}
 }

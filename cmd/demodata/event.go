@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -98,6 +99,17 @@ func header() []string {
 		h[i] = c.name
 	}
 	return h
+}
+
+// tstampColumns returns the positions of the timestamp columns.
+func tstampColumns() []int {
+	var out []int
+	for i, c := range columns {
+		if strings.HasSuffix(c.name, "_tstamp") {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // record fills rec (len(columns) long) with e's values, reusing the slice so

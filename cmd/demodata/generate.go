@@ -50,6 +50,10 @@ type ProjectConfig struct {
 	Start  time.Time
 	End    time.Time
 	Seed   uint64
+	// WholeSeconds writes timestamps without their milliseconds, for a
+	// store that keeps whole seconds (ClickHouse's DateTime): the same
+	// events then load alike into DuckDB and it.
+	WholeSeconds bool
 }
 
 // Stats summarises what Generate produced.

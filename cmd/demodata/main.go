@@ -15,6 +15,7 @@
 //	go run ./cmd/demodata                                # default projects into .local/events/
 //	go run ./cmd/demodata -end 2025-01-31T00:00:00Z -seed 7
 //	go run ./cmd/demodata -csv-only demo-csv              # CSVs only, no node
+//	go run ./cmd/demodata -csv-only demo-csv -whole-seconds # for ClickHouse's DateTime
 package main
 
 import (
@@ -95,7 +96,7 @@ func generateAndLoad(ctx context.Context, o options, stdout, stderr io.Writer, l
 		if err != nil {
 			return err
 		}
-		cfg := ProjectConfig{ID: p.id, Index: i, Events: p.events, Start: o.start(), End: o.end, Seed: o.seed}
+		cfg := ProjectConfig{ID: p.id, Index: i, Events: p.events, Start: o.start(), End: o.end, Seed: o.seed, WholeSeconds: o.wholeSeconds}
 		stats, size, err := writeCSVFile(ctx, path, cfg)
 		if err != nil {
 			return fmt.Errorf("project %d: %w", p.id, err)

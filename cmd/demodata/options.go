@@ -26,6 +26,8 @@ type options struct {
 	cubeDir  string
 	csvOnly  string
 	node     string
+	// wholeSeconds: timestamps without milliseconds.
+	wholeSeconds bool
 }
 
 // parseOptions parses args (without the program name). now supplies the
@@ -53,6 +55,7 @@ func parseOptions(args []string, now time.Time, stderr io.Writer) (options, erro
 	fs.StringVar(&o.cubeDir, "cube-dir", "cube", "directory holding scripts/load-events.js and its node_modules")
 	fs.StringVar(&o.csvOnly, "csv-only", "", "write the CSVs into this `dir` and stop (no node, no DuckDB)")
 	fs.StringVar(&o.node, "node", "node", "Node.js executable")
+	fs.BoolVar(&o.wholeSeconds, "whole-seconds", false, "timestamps in whole seconds, for a store without fractions of a second (ClickHouse's DateTime)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -49,7 +50,7 @@ func TestParseOptions(t *testing.T) {
 			if !o.end.Equal(now.Truncate(time.Second)) || o.end.Location() != time.UTC {
 				t.Errorf("end = %v, want now in UTC", o.end)
 			}
-			if o.days != 30 || o.seed != 1 || o.data != ".local/events" || o.cubeDir != "cube" || o.csvOnly != "" {
+			if o.days != 30 || o.seed != 1 || o.data != ".local/events" || o.cubeDir != "cube" || o.csvOnly != "" || o.wholeSeconds {
 				t.Errorf("unexpected defaults: %+v", o)
 			}
 			if len(o.projects) != 2 {
@@ -62,6 +63,11 @@ func TestParseOptions(t *testing.T) {
 		{name: "explicit end", args: []string{"-end", "2025-01-31T02:00:00+02:00", "-days", "7", "-seed", "9"}, check: func(t *testing.T, o options) {
 			if want := time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC); !o.end.Equal(want) || o.days != 7 || o.seed != 9 {
 				t.Errorf("got end %v days %d seed %d", o.end, o.days, o.seed)
+			}
+		}},
+		{name: "whole seconds", args: []string{"-whole-seconds"}, check: func(t *testing.T, o options) {
+			if !o.wholeSeconds {
+				t.Error("wholeSeconds = false, want true")
 			}
 		}},
 		{name: "bad end", args: []string{"-end", "yesterday"}, wantErr: true},
@@ -95,8 +101,10 @@ func TestShiftMajor(t *testing.T) {
 		{"odd", 3, "odd"},
 	}
 	for _, tt := range tests {
-		if got := shiftMajor(tt.v, tt.n); got != tt.want {
-			t.Errorf("shiftMajor(%q, %d) = %q, want %q", tt.v, tt.n, got, tt.want)
-		}
+		t.Run(fmt.Sprintf("%s%+d", tt.v, tt.n), func(t *testing.T) {
+			if got := shiftMajor(tt.v, tt.n); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

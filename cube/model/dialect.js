@@ -19,7 +19,13 @@ const DIALECTS = {
     baseUrl: (url) => `regexp_replace(${url}, '[?#].*$', '')`,
   },
   clickhouse: {
-    durationMs: (start, end) => `(toUnixTimestamp64Milli(${end}) - toUnixTimestamp64Milli(${start}))`,
+    // Whole milliseconds for DateTime64 columns, whole seconds (times 1000)
+    // for DateTime: toFloat64 reads DateTime as seconds and DateTime64 as
+    // seconds with their fraction (checked on 18.16 and 26.7), where
+    // toUnixTimestamp64Milli takes DateTime64 only and is missing from old
+    // releases. Rounded: a double holds today's epoch seconds to about a
+    // microsecond.
+    durationMs: (start, end) => `toInt64(round((toFloat64(${end}) - toFloat64(${start})) * 1000))`,
     baseUrl: (url) => `cutQueryStringAndFragment(${url})`,
   },
 };

@@ -133,3 +133,32 @@ func TestOutputKeepsTheLatest(t *testing.T) {
 		t.Errorf("holds %d bytes for %d kept", cap(out.b), KeptOutput)
 	}
 }
+
+// Serves tells the child's own listener from another process's on the
+// same address.
+func TestServes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	theirs := ln.Addr().String()
+	p, err := Start(exec.Command("python3", "-c", `import socket,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(60)`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(0)
+	var port string
+	wait.Until(t, "the child's port", func() bool {
+		port = strings.TrimSpace(p.Output())
+		return port != ""
+	})
+	ctx := context.Background()
+	if !p.Serves("127.0.0.1:" + port)(ctx) {
+		t.Error("the child's own listener is not recognised")
+	}
+	if p.Serves(theirs)(ctx) {
+		t.Error("another process's listener is taken for the child's")
+	}
+}

@@ -6,6 +6,7 @@ package motoserver
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"regexp"
 	"testing"
@@ -38,12 +39,18 @@ type Server struct {
 	proc *child.Process
 }
 
-// runningLine is what moto_server prints once it has bound its port.
-var runningLine = regexp.MustCompile(`Running on http://127\.0\.0\.1:([0-9]+)`)
+// runningLine is what moto_server prints once it has bound its port (one
+// line per address when it listens on all of them).
+var runningLine = regexp.MustCompile(`Running on http://[0-9a-fA-F.:\[\]]+:([0-9]+)`)
 
 // Launch starts moto_server on a free port of 127.0.0.1 and returns once it
 // answers HTTP. The caller must Close it.
-func Launch(ctx context.Context) (*Server, error) {
+func Launch(ctx context.Context) (*Server, error) { return LaunchOn(ctx, "127.0.0.1") }
+
+// LaunchOn is Launch listening on host's address instead: 0.0.0.0 for
+// every address, so that containers reach it too. URL names host, or
+// 127.0.0.1 for every address.
+func LaunchOn(ctx context.Context, host string) (*Server, error) {
 	path, err := exec.LookPath(Command)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not on PATH (it comes with the Python package moto[server]): %w", Command, err)
@@ -53,12 +60,12 @@ func Launch(ctx context.Context) (*Server, error) {
 	s := &Server{}
 	// Port 0: the system picks a free port as moto binds it, and moto prints
 	// it, so no other process can take it in between.
-	if s.proc, err = child.Start(exec.Command(path, "-H", "127.0.0.1", "-p", "0"), nil); err != nil {
+	if s.proc, err = child.Start(exec.Command(path, "-H", host, "-p", "0"), nil); err != nil {
 		return nil, err
 	}
 	m, err := s.proc.WaitOutput(ctx, runningLine)
 	if err == nil {
-		s.URL = "http://127.0.0.1:" + m[1]
+		s.URL = "http://" + net.JoinHostPort(ConnectHost(host), m[1])
 		// The dashboard answers only once the whole app, Secrets Manager
 		// included, is loaded.
 		err = s.proc.WaitReady(ctx, 50*time.Millisecond, child.HTTPOK(s.URL+"/moto-api/"))
@@ -68,6 +75,15 @@ func Launch(ctx context.Context) (*Server, error) {
 		return nil, fmt.Errorf("%s: %w; its output:\n%s", Command, err, s.Output())
 	}
 	return s, nil
+}
+
+// ConnectHost is the address to reach a server listening on host: host
+// itself, or 127.0.0.1 when it listens on every address.
+func ConnectHost(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return host
 }
 
 // Close kills the emulator and everything it started, and waits until it

@@ -196,7 +196,8 @@ func Launch(ctx context.Context, o Options) (*Emulator, error) {
 	// Another process may take a port between our probe and the emulator
 	// binding it; the emulator then exits at once, and other ports are tried.
 	// (The emulator does not print the ports it binds, and hands a port 0
-	// unresolved to the bootstrap, so free ports are probed for.)
+	// unresolved to the bootstrap, so free ports are probed for, and the
+	// listener checked to be the emulator's own.)
 	var lastErr error
 	for range 3 {
 		e, err := launch(ctx, emulator, bootstrap, o)
@@ -253,9 +254,9 @@ func launch(ctx context.Context, emulator, bootstrap string, o Options) (*Emulat
 	if e.proc, err = child.Start(cmd, o.Output); err != nil {
 		return nil, err
 	}
-	// A dial, not a request: the only path the emulator serves is the
-	// invoke itself.
-	if err := e.proc.WaitReady(ctx, 2*time.Millisecond, child.Listening(addr)); err != nil {
+	// Not a request: the only path the emulator serves is the invoke
+	// itself. A dial alone could reach another process that took the port.
+	if err := e.proc.WaitReady(ctx, 2*time.Millisecond, e.proc.Serves(addr)); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("%w; its output:\n%s", err, e.Output())
 	}

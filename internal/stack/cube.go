@@ -3,6 +3,8 @@ package stack
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +14,11 @@ import (
 	"time"
 
 	"productanalytics/internal/child"
+	"productanalytics/internal/motoserver"
 )
 
 // listeningLine is what cube/server.js prints once it has bound its port.
-var listeningLine = regexp.MustCompile(`cube listening on 127\.0\.0\.1:([0-9]+)`)
+var listeningLine = regexp.MustCompile(`cube listening on [0-9a-fA-F.:]+:([0-9]+)`)
 
 // startCube runs cube/server.js on port (0: a free port it picks and
 // prints, so that no other process can take it between a probe and the
@@ -32,8 +35,16 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, int, s
 		"CUBEJS_API_SECRET="+LocalCubeKey,
 		"CUBE_DATA_DIR="+data,
 		"CUBE_PORT="+strconv.Itoa(port),
+		"CUBE_HOST="+o.host(),
 		"CUBE_CONTINUE_WAIT_TIMEOUT="+strconv.Itoa(max(1, int(o.ContinueWait/time.Second))),
 	)
+	// Set either way, so that the caller's environment cannot switch the
+	// store.
+	store, err := storeEnv(o.ClickHouse)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	env = append(env, store...)
 	// Set either way, so that the caller's environment cannot turn the test
 	// model on or the guard off.
 	testModel, guard := "0", "on"
@@ -55,7 +66,7 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, int, s
 	var addr string
 	m, err := p.WaitOutput(ctx, listeningLine)
 	if err == nil {
-		addr = "127.0.0.1:" + m[1]
+		addr = net.JoinHostPort(motoserver.ConnectHost(o.host()), m[1])
 		err = p.WaitReady(ctx, 20*time.Millisecond, child.HTTPOK("http://"+addr+"/readyz"))
 	}
 	if err != nil {
@@ -63,6 +74,29 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, int, s
 		return nil, 0, "", fmt.Errorf("the local Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
 	}
 	return p, cmd.Process.Pid, addr, nil
+}
+
+// storeEnv is the environment that picks Cube's store: the DuckDB files,
+// or with ch a ClickHouse server.
+func storeEnv(ch *ClickHouse) ([]string, error) {
+	if ch == nil {
+		return []string{"CUBE_DB_TYPE=duckdb"}, nil
+	}
+	u, err := url.Parse(ch.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil, fmt.Errorf("the ClickHouse URL %q is not http(s)://host[:port]", ch.URL)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "8123", "https": "8443"}[u.Scheme]
+	}
+	return []string{
+		"CUBE_DB_TYPE=clickhouse",
+		"CUBEJS_DB_HOST=" + u.Hostname(),
+		"CUBEJS_DB_PORT=" + port,
+		"CUBEJS_DB_SSL=" + strconv.FormatBool(u.Scheme == "https"),
+		"CUBE_TENANT_DB_PASSWORD_KEY=" + ch.PasswordKey,
+	}, nil
 }
 
 // lastLines returns the end of a log, for an error message.

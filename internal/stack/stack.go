@@ -1,6 +1,7 @@
 // Package stack runs the product analytics API locally with the real parts
 // it talks to in production: a Secrets Manager emulator (moto_server) holding
-// the keys, and a real Cube over demo events, one DuckDB file per project.
+// the keys, and a real Cube over demo events, one DuckDB file per project
+// (or, for tests, a ClickHouse server with a user per project).
 // `make run` and the integration tests start it the same way.
 package stack
 
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,9 +48,18 @@ type Options struct {
 	// Root is the project's root folder (the one holding go.mod).
 	Root string
 	// DataDir is the folder of the projects' DuckDB files (see
-	// internal/eventsdb); it must exist.
+	// internal/eventsdb); it must exist. With ClickHouse, Cube does not read
+	// them, and the dashboards page offers their projects.
 	DataDir string
-	// APIPort and CubePort are the ports on 127.0.0.1.
+	// Host is the address the API, Cube and the Secrets Manager emulator
+	// listen on: 127.0.0.1 (the default), or one containers reach too
+	// (0.0.0.0, or a Docker bridge's address) for `sam local`.
+	Host string
+	// ClickHouse, when set, has Cube read each project from a ClickHouse
+	// server as that project's own user (cube/clickhouse.js), instead of
+	// from DataDir.
+	ClickHouse *ClickHouse
+	// APIPort and CubePort are the ports on Host.
 	APIPort, CubePort int
 	// ContinueWait is Cube's continue-wait timeout (default 5s, whole seconds).
 	ContinueWait time.Duration
@@ -73,6 +84,15 @@ type Options struct {
 	CORSAllowOrigins []string
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
 	Log, CubeLog io.Writer
+}
+
+// ClickHouse is the ClickHouse server a Cube in ClickHouse mode reads.
+type ClickHouse struct {
+	// URL is its HTTP interface, e.g. http://127.0.0.1:8123.
+	URL string
+	// PasswordKey is the key each project's password derives from (see
+	// internal/clickhouse.TenantPassword).
+	PasswordKey string
 }
 
 // Stack is a running local stack.
@@ -105,7 +125,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("the events folder %s is not a folder", o.DataDir)
 	}
-	apiLn, err := listen(o.APIPort, "the API")
+	apiLn, err := listen(o.host(), o.APIPort, "the API")
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +137,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 	}()
 
-	if s.moto, err = motoserver.Launch(ctx); err != nil {
+	if s.moto, err = motoserver.LaunchOn(ctx, o.host()); err != nil {
 		return nil, err
 	}
 	s.MotoURL = s.moto.URL
@@ -139,7 +159,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	// (a token) is never readable by pages of other origins.
 	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(cfg)}, withCORS(o.CORSAllowOrigins, h))
 	s.api = &http.Server{Handler: page, ReadHeaderTimeout: 5 * time.Second}
-	s.APIURL = "http://" + apiLn.Addr().String()
+	_, apiPort, _ := net.SplitHostPort(apiLn.Addr().String())
+	s.APIURL = "http://" + net.JoinHostPort(motoserver.ConnectHost(o.host()), apiPort)
 	go s.api.Serve(apiLn)
 	return s, nil
 }
@@ -191,16 +212,46 @@ func createSecrets(ctx context.Context, sm *secretsmanager.Client) error {
 // APIEnv is the API's configuration for this stack, as the Lambda functions
 // would get it from template.yaml.
 func (s *Stack) APIEnv() map[string]string {
+	env := s.FunctionEnv("")
+	env["AWS_REGION"] = motoserver.Region
+	env["AWS_ACCESS_KEY_ID"] = "test"
+	env["AWS_SECRET_ACCESS_KEY"] = "test"
+	return env
+}
+
+// FunctionEnv is what points a function at this stack: its Cube, the
+// Secrets Manager emulator and the secrets' names, reached at host (as a
+// container names the machine the stack runs on, e.g.
+// host.docker.internal; empty: the addresses the stack itself uses). It
+// is what `sam local`'s --env-vars file sets.
+func (s *Stack) FunctionEnv(host string) map[string]string {
 	return map[string]string{
-		"CUBE_API_URL":                     s.CubeURL,
+		"CUBE_API_URL":                     onHost(s.CubeURL, host),
 		"CUBE_API_KEY_SECRET_ID":           CubeKeySecret,
 		"AUTH_MODE":                        config.AuthJWT,
 		"AUTH_JWT_SECRET_ID":               CallerKeySecret,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": s.MotoURL,
-		"AWS_REGION":                       motoserver.Region,
-		"AWS_ACCESS_KEY_ID":                "test",
-		"AWS_SECRET_ACCESS_KEY":            "test",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": onHost(s.MotoURL, host),
 	}
+}
+
+// onHost is the http URL u with its host replaced by host, when set.
+func onHost(u, host string) string {
+	if host == "" {
+		return u
+	}
+	hostport := strings.TrimPrefix(u, "http://")
+	_, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return u
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func (o Options) host() string {
+	if o.Host == "" {
+		return "127.0.0.1"
+	}
+	return o.Host
 }
 
 // buildAPI builds the API handler the way a Lambda function does, from
@@ -220,10 +271,11 @@ func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, config.Co
 	return h, cfg, nil
 }
 
-func listen(port int, what string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+func listen(host string, port int, what string) (net.Listener, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s cannot listen on 127.0.0.1:%d (is the stack already running?): %w", what, port, err)
+		return nil, fmt.Errorf("%s cannot listen on %s (is the stack already running?): %w", what, addr, err)
 	}
 	return ln, nil
 }

@@ -595,6 +595,12 @@ func TestDoMissingDatabase(t *testing.T) {
 	}{
 		{"ClickHouse unknown database", 400, "Error: Code: 81. DB::Exception: Database gitlab_project_12 doesn't exist. (UNKNOWN_DATABASE) (version 23.8.2.7 (official build))", ErrDatabaseNotFound},
 		{"ClickHouse unknown table", 500, "Error: Code: 60. DB::Exception: Table gitlab_project_12.snowplow_events doesn't exist. (UNKNOWN_TABLE) (version 23.8.2.7 (official build))", ErrDatabaseNotFound},
+		{"ClickHouse 18 unknown database", 400, "Error: Query failed: Error: Code: 81, e.displayText() = DB::Exception: Database gitlab_project_12 doesn't exist, e.what() = DB::Exception\n; query id: 9e752ddd", ErrDatabaseNotFound},
+		{"ClickHouse no user for the project", 400, "Error: Query failed: Error: Code: 516. DB::Exception: gitlab_project_3: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED) (version 24.8.4.13 (official build)); query id: 9e752ddd", ErrDatabaseNotFound},
+		{"ClickHouse 18 no user for the project", 400, "Error: Query failed: Error: Code: 192, e.displayText() = DB::Exception: Unknown user gitlab_project_3, e.what() = DB::Exception\n; query id: 9e752ddd", ErrDatabaseNotFound},
+		{"ClickHouse 18 wrong password", 400, "Error: Query failed: Error: Code: 193, e.displayText() = DB::Exception: Wrong password for user gitlab_project_3, e.what() = DB::Exception\n; query id: 9e752ddd", ErrDatabaseNotFound},
+		{"ClickHouse access denied", 400, "Error: Query failed: Error: Code: 291, e.displayText() = DB::Exception: Access denied to database gitlab_project_2 for user gitlab_project_1, e.what() = DB::Exception\n; query id: 9e752ddd", ErrQuery},
+		{"ClickHouse readonly", 400, "Error: Code: 164. DB::Exception: gitlab_project_1: Cannot execute query in readonly mode. (READONLY)", ErrQuery},
 		{"Postgres relation", 400, `Error: relation "gitlab_project_3.snowplow_events" does not exist`, ErrDatabaseNotFound},
 		{"Postgres schema", 400, `schema "gitlab_project_3" does not exist`, ErrDatabaseNotFound},
 		{"DuckDB table", 400, "Catalog Error: Table with name snowplow_events does not exist!\nDid you mean \"main.snowplow_events\"?", ErrDatabaseNotFound},

@@ -89,6 +89,7 @@ func build(from, to string) []Query {
 		}
 		if len(p.dimensions) > 0 {
 			q["dimensions"] = p.dimensions
+			q["order"] = tableOrder(p)
 		}
 		if p.byDay {
 			q["timeDimensions"] = []map[string]any{{"dimension": timeMember[cube], "granularity": "day"}}
@@ -100,6 +101,17 @@ func build(from, to string) []Query {
 		out = append(out, Query{Name: p.name, Query: b})
 	}
 	return out
+}
+
+// tableOrder is a table's order: Cube's own (the measure, descending),
+// then each dimension, so that rows of equal measure come in one order on
+// every store and the limit cuts a tie the same way.
+func tableOrder(p panel) [][2]string {
+	order := [][2]string{{p.measure, "desc"}}
+	for _, d := range p.dimensions {
+		order = append(order, [2]string{d, "asc"})
+	}
+	return order
 }
 
 func pageViewFilter(p panel) []map[string]any {

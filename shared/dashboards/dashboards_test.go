@@ -27,8 +27,10 @@ func TestQueriesAreValidAndDated(t *testing.T) {
 			t.Errorf("%s: the API would refuse it: %v", q.Name, err)
 		}
 		var parsed struct {
-			Measures []string
-			Filters  []struct {
+			Measures   []string
+			Dimensions []string
+			Order      [][2]string
+			Filters    []struct {
 				Member, Operator string
 				Values           []string
 			}
@@ -43,6 +45,19 @@ func TestQueriesAreValidAndDated(t *testing.T) {
 		}
 		if parsed.Limit != 100 || parsed.Timezone != "UTC" {
 			t.Errorf("%s: limit %d timezone %q", q.Name, parsed.Limit, parsed.Timezone)
+		}
+		// A table's rows in one order on every store: the measure, then
+		// each dimension to break its ties.
+		if len(parsed.Dimensions) > 0 {
+			want := [][2]string{{parsed.Measures[0], "desc"}}
+			for _, d := range parsed.Dimensions {
+				want = append(want, [2]string{d, "asc"})
+			}
+			if fmt.Sprint(parsed.Order) != fmt.Sprint(want) {
+				t.Errorf("%s: order %v, want %v", q.Name, parsed.Order, want)
+			}
+		} else if parsed.Order != nil {
+			t.Errorf("%s: order %v on a query without dimensions", q.Name, parsed.Order)
 		}
 	}
 }

@@ -394,11 +394,11 @@ func compare(t *testing.T, p web.Panel, got shown, query json.RawMessage, rows [
 	}
 }
 
-// compareTable checks a table's rows against the API's. The queries leave
-// the order to Cube (the measure, descending), so rows of equal measure come
-// in any order, each time the query runs: the measures must follow the
-// API's in order, and each run of equal measures must hold the same rows,
-// except a run cut by the limit, where Cube may keep any of the tied rows.
+// compareTable checks a table's rows against the API's: the measures must
+// follow the API's in order, and each run of equal measures must hold the
+// same rows, except a run cut by the limit. (The dashboards' queries break
+// ties by their dimensions, so Cube sends the rows in one order; the check
+// does not rely on it.)
 func compareTable(t *testing.T, dimensions []string, measure string, limit int, shownRows [][]string, rows []map[string]any) {
 	t.Helper()
 	if len(shownRows) != len(rows) || len(rows) == 0 {

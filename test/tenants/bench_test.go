@@ -152,7 +152,7 @@ func warm(b *testing.B, c *cube.Client, from, to int64) warmup.Summary {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	runner := warmup.NewRunner(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	runner := warmup.NewRunner(c, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	sum, err := runner.Run(ctx, warmup.Input{Projects: projects, Concurrency: inFlight, QueryTimeout: warmup.Duration(5 * time.Minute)})
 	if err != nil || sum.Failed > 0 {
 		b.Fatalf("warm-up: %v (%d of %d failed)", err, sum.Failed, sum.OK+sum.Failed)

@@ -1,0 +1,122 @@
+package clickhouse
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/xml"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestListeningPorts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	ports, err := listeningPorts(ctx, os.Getpid())
+	if err != nil || !slices.Contains(ports, port) {
+		t.Errorf("got %v, %v; want a list holding %d", ports, err, port)
+	}
+	ln.Close()
+	if ports, err := listeningPorts(ctx, os.Getpid()); err != nil || slices.Contains(ports, port) {
+		t.Errorf("after closing: got %v, %v; want a list without %d", ports, err, port)
+	}
+}
+
+// TestUsersConfig reads users.xml back: each tenant is read-only, allowed
+// its own database only, with the password its key derives.
+func TestUsersConfig(t *testing.T) {
+	const key = "a key of at least thirty-two characters"
+	var parsed struct {
+		Profiles struct {
+			Tenant struct {
+				Readonly string `xml:"readonly"`
+			} `xml:"product_analytics_tenant"`
+		} `xml:"profiles"`
+		Users struct {
+			Users []struct {
+				XMLName   xml.Name
+				Password  string   `xml:"password_sha256_hex"`
+				Profile   string   `xml:"profile"`
+				Databases []string `xml:"allow_databases>database"`
+				IPs       []string `xml:"networks>ip"`
+			} `xml:",any"`
+		} `xml:"users"`
+	}
+	if err := xml.Unmarshal([]byte(usersConfig("admin-password", []int64{1, 22}, key, false)), &parsed); err != nil {
+		t.Fatal(err)
+	}
+	if got := parsed.Profiles.Tenant.Readonly; got != "1" {
+		t.Errorf("the tenants' profile has readonly %q, want 1", got)
+	}
+	var names []string
+	for _, u := range parsed.Users.Users {
+		name := u.XMLName.Local
+		names = append(names, name)
+		if !slices.Equal(u.IPs, []string{"127.0.0.1", "::1"}) {
+			t.Errorf("%s connects from %v, want loopback only", name, u.IPs)
+		}
+		want := sha256Hex("admin-password")
+		if name != Admin {
+			want = sha256Hex(TenantPassword(key, name))
+			if u.Profile != TenantProfile || !slices.Equal(u.Databases, []string{name}) {
+				t.Errorf("%s: profile %q, databases %v; want %s and its own database only", name, u.Profile, u.Databases, TenantProfile)
+			}
+		}
+		if u.Password != want {
+			t.Errorf("%s: password hash %s, want %s", name, u.Password, want)
+		}
+	}
+	if want := []string{Admin, "gitlab_project_1", "gitlab_project_22"}; !slices.Equal(names, want) {
+		t.Errorf("users %v, want %v", names, want)
+	}
+}
+
+func TestTenantPassword(t *testing.T) {
+	a, b := TenantPassword("k1", "gitlab_project_1"), TenantPassword("k1", "gitlab_project_2")
+	if len(a) != 64 || a == b || a == TenantPassword("k2", "gitlab_project_1") || a != TenantPassword("k1", "gitlab_project_1") {
+		t.Errorf("passwords: %s %s", a, b)
+	}
+}
+
+func TestNullsAsN(t *testing.T) {
+	in := "a,b,c\nx,,\"y, z\"\n,\"q\"\"r\",1\n"
+	r := csv.NewReader(strings.NewReader(in))
+	if _, err := r.Read(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := nullsAsN(r, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "x,\\N,\"y, z\"\n\\N,\"q\"\"r\",1\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+func TestHasDateTime64(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		want    bool
+	}{
+		{"18.16.1", false},
+		{"19.17.4.11", false},
+		{"20.1.2.4", true},
+		{"26.7.2.1", true},
+		{"", false},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			if got := (&Server{Version: tc.version}).HasDateTime64(); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
