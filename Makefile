@@ -10,7 +10,7 @@ SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run token page build test test-repeat fuzz lint bench clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
+.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports; LISTEN=0.0.0.0
@@ -98,6 +98,14 @@ bench: build
 	$(GO) test -run '^$$' -bench 'LambdaLoad/warm' -benchtime 200x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'OneCube' -benchtime 400x -count 1 ./test/integration/
+
+## bench-tenants: what each active project costs one Cube with its default
+## bounds: RSS at TENANTS projects (default 10,100,500,1000) and over two
+## more passes, compilations of the data model, a new project's first query
+## beside a known one's, a dashboard viewed after a warm-up; prints a table.
+## Its data (small projects) is generated once into .local/bench-tenants.
+bench-tenants:
+	$(GO) test -run '^$$' -bench 'Tenants' -benchtime 1x -count 1 -timeout 120m ./test/tenants/
 
 clean:
 	rm -rf bin

@@ -21,6 +21,11 @@
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
 //   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
 //   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps
+//   CUBE_MAX_TENANTS            tenants whose orchestrator and answers are kept (default 1000)
+//   CUBE_TENANT_KEEP_ALIVE      seconds a tenant's orchestrator is kept unused (default 1200)
+//   CUBE_MAX_OPEN_DATABASES     duckdb: tenants' databases open at once (default 16)
+//   CUBE_DATABASE_KEEP_ALIVE    duckdb: seconds a tenant's database stays open unused (default 60)
+//   CUBE_DATABASE_MEMORY_LIMIT  duckdb: memory limit of each tenant's database (default 256MB)
 
 // Cube enforces its own token checks and hides its dev tooling only in
 // production mode; this must be set before Cube is loaded.
@@ -38,7 +43,10 @@ const express = require('express');
 const jwt = require('jsonwebtoken');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
-const { APP_ID, TenantDrivers } = require('./tenantdb');
+const {
+  APP_ID, DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases,
+} = require('./tenantdb');
+const { TenantOrchestrators } = require('./orchestrators');
 
 const MODEL_DIRS = ['model'];
 const TEST_MODEL_DIRS = ['testmodel'];
@@ -48,7 +56,14 @@ const TEST_MODEL_DIRS = ['testmodel'];
 // reads as COMPILE_CONTEXT.sqlDialect.
 const STORES = {
   duckdb: {
-    drivers: (config) => new TenantDrivers({ dataDir: config.dataDir, slowMs: config.testModel ? config.slowMs : 0 }),
+    drivers: (config) => new TenantDatabases({
+      dataDir: config.dataDir,
+      maxOpen: config.maxOpenDatabases,
+      keepAliveMs: config.databaseKeepAliveMs,
+      memoryLimit: config.databaseMemoryLimit,
+      slowMs: config.testModel ? config.slowMs : 0,
+      log: logger,
+    }),
     dbType: 'postgres',
     sqlDialect: 'duckdb',
   },
@@ -71,6 +86,13 @@ function intEnv(name, fallback, min) {
     fail(`${name} must be an integer >= ${min}, got '${raw}'`);
   }
   return Number(raw);
+}
+
+function memoryLimitEnv(name) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return DEFAULT_MEMORY_LIMIT;
+  if (!MEMORY_LIMIT.test(raw)) fail(`${name} must be a size such as 256MB, got '${raw}'`);
+  return raw;
 }
 
 function readConfig() {
@@ -108,6 +130,11 @@ function readConfig() {
     queryGuard: guard === 'on',
     testModel,
     slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
+    maxTenants: intEnv('CUBE_MAX_TENANTS', 1000, 1),
+    tenantKeepAliveMs: intEnv('CUBE_TENANT_KEEP_ALIVE', 1200, 1) * 1000,
+    maxOpenDatabases: intEnv('CUBE_MAX_OPEN_DATABASES', 16, 1),
+    databaseKeepAliveMs: intEnv('CUBE_DATABASE_KEEP_ALIVE', 60, 1) * 1000,
+    databaseMemoryLimit: memoryLimitEnv('CUBE_DATABASE_MEMORY_LIMIT'),
   };
 }
 
@@ -136,7 +163,8 @@ class ModelRepository {
   }
 }
 
-function tokenChecker(apiSecret) {
+// Checks each request's token; onTenant(appId) is told of each valid one.
+function tokenChecker(apiSecret, onTenant) {
   // The cause (e.g. "jwt expired") goes to the log only, never to the client.
   const invalid = (cause) => new CubejsHandlerError(403, 'Forbidden', 'Invalid token', cause);
   // Cube has already taken the token out of "Authorization: [Bearer ]<jwt>".
@@ -154,6 +182,7 @@ function tokenChecker(apiSecret) {
       throw invalid(new Error('appId is not gitlab_project_<id>'));
     }
     req.securityContext = payload;
+    onTenant(payload.appId);
   };
 }
 
@@ -186,6 +215,12 @@ function tenantOf({ securityContext }) {
   return `CUBE_APP_${securityContext && securityContext.appId}`;
 }
 
+// Every tenant's queries go through one compiled model: the model names the
+// tenant's schema when it builds a query's SQL (model/dialect.js), not when
+// it compiles, so compiling it per tenant would only repeat the same work
+// and keep a copy per tenant.
+const MODEL_APP_ID = 'CUBE_APP_gitlab_product_analytics';
+
 async function main() {
   const config = readConfig();
   // Each tenant's database opens on its first query: a bad file fails that
@@ -197,13 +232,18 @@ async function main() {
   } catch (e) {
     fail(e.message);
   }
+  const orchestrators = new TenantOrchestrators({
+    max: config.maxTenants, keepAliveMs: config.tenantKeepAliveMs, log: logger,
+  });
 
   const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
   const repository = new ModelRepository(dirs);
 
   const core = new CubejsServerCore({
     apiSecret: config.apiSecret,
-    checkAuth: tokenChecker(config.apiSecret),
+    // A tenant's database opens while Cube checks the query and writes its
+    // SQL, rather than after.
+    checkAuth: tokenChecker(config.apiSecret, (appId) => drivers.prefetch && drivers.prefetch(appId)),
     // Every query through the same checks as the API's (queryguard.js): a
     // tenant holding a Cube token may send queries here directly. Off only
     // in test mode, to test the store's wall alone.
@@ -220,8 +260,9 @@ async function main() {
     repositoryFactory: () => repository,
     // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
     extendContext: () => ({ sqlDialect: store.sqlDialect }),
-    // One compiled model, queue and cache per project.
-    contextToAppId: tenantOf,
+    // One compiled model for all; one queue, cache and driver per project.
+    contextToAppId: () => MODEL_APP_ID,
+    compilerCacheSize: 1,
     contextToOrchestratorId: tenantOf,
     scheduledRefreshContexts: async () => [],
     scheduledRefreshTimer: false,
@@ -237,6 +278,11 @@ async function main() {
       preAggregationsOptions: { queueOptions: { concurrency: 1 } },
     },
   });
+
+  // Cube 0.33 keeps every orchestrator in a map of its own, without bound:
+  // this storage drops the unused ones (orchestrators.js). Replaced before
+  // the API gateway, which holds on to it, is built.
+  core.orchestratorStorage = orchestrators;
 
   const app = express();
   await core.initApp(app);

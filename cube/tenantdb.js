@@ -24,6 +24,12 @@
 // A project without a file gets an empty in-memory database, locked the same
 // way: its queries fail as "Schema with name gitlab_project_<id> does not
 // exist", which the API answers as 404, and no file is created.
+//
+// Many tenants share one Cube process, so a tenant's database is open only
+// while it is used (TenantDatabases): at most a set number at once, least
+// recently used closed first, and each closed after a while unused. Each
+// runs on one thread within a memory limit of its own, and reopens on its
+// next query.
 
 const fs = require('fs');
 const path = require('path');
@@ -58,13 +64,20 @@ const LOCKDOWN = Object.freeze({
   lock_configuration: 'true',
 });
 
+// What one tenant's instance may use. DuckDB's defaults (a thread per core,
+// 80 % of the machine's memory) are made for one database per process.
+const DEFAULT_MEMORY_LIMIT = '256MB';
+const MEMORY_LIMIT = /^[0-9]+(\.[0-9]+)?\s?(KB|MB|GB|KiB|MiB|GiB)$/;
+
 // Table functions the gate lets through: they compute rows from their
 // arguments and touch nothing else. Cube's Postgres SQL may use
 // generate_series for time series.
 const PURE_TABLE_FUNCTIONS = new Set(['generate_series', 'range', 'unnest']);
-// How many statements the gate remembers as passed, per tenant: Cube sends
-// the same SQL again with other parameters, and the check costs a round trip.
-const GATE_MEMORY = 500;
+// How many statements the gate remembers as passed, per open database: Cube
+// sends the same SQL again with other parameters, and the check costs a
+// round trip. A project's dashboards are about 15 statements; the bound
+// keeps the open databases' memories to a few MB in all.
+const GATE_MEMORY = 100;
 
 function projectIdOf(appId) {
   const match = APP_ID.exec(String(appId));
@@ -79,14 +92,17 @@ function projectFile(dataDir, appId) {
 }
 
 // Opens file read-only, or an empty in-memory database when file is null;
-// both locked down. DuckDB refuses a read-only in-memory database, and an
-// empty one has nothing to protect; the gate keeps SQL from creating
-// anything in it. No path rather than ':memory:', which DuckDB takes for a
-// file name when it allows the database's own paths: ':memory:.wal' in the
-// working folder would be writable.
-async function openLocked(file) {
-  if (!file) return DuckDBInstance.create(undefined, { ...LOCKDOWN });
-  return DuckDBInstance.create(file, { ...LOCKDOWN, access_mode: 'READ_ONLY' });
+// both locked down, on one thread, within memoryLimit. DuckDB refuses a
+// read-only in-memory database, and an empty one has nothing to protect;
+// the gate keeps SQL from creating anything in it. No path rather than
+// ':memory:', which DuckDB takes for a file name when it allows the
+// database's own paths: ':memory:.wal' in the working folder would be
+// writable.
+async function openLocked(file, { memoryLimit = DEFAULT_MEMORY_LIMIT } = {}) {
+  if (!MEMORY_LIMIT.test(memoryLimit)) throw new Error(`memory limit '${memoryLimit}' is not a size such as 256MB`);
+  const settings = { ...LOCKDOWN, threads: '1', memory_limit: memoryLimit };
+  if (!file) return DuckDBInstance.create(undefined, settings);
+  return DuckDBInstance.create(file, { ...settings, access_mode: 'READ_ONLY' });
 }
 
 class RefusedStatement extends Error {}
@@ -119,33 +135,21 @@ async function checkStatement(connection, sql) {
   return refused.length ? `table function ${refused.join(', ')} is not allowed` : null;
 }
 
-// One tenant's DuckDB: its own file (or an empty database), one query at a
-// time on one connection, since a DuckDB connection runs one statement at
-// once and Cube's queue may hand over several. Closing it is safe while Cube
-// still holds it: the next query opens the database again.
-class TenantDuckDBDriver extends DuckDBDriver {
-  constructor({ file, slowMs = 0 }) {
-    super({});
+// One tenant's database while it is open: its instance and connection, the
+// queue of its statements (a DuckDB connection runs one at once, and Cube's
+// queue may hand over several), and the statements its gate passed.
+class TenantDatabase {
+  constructor(appId, file) {
+    this.appId = appId;
     this.file = file;
-    this.slowMs = slowMs;
+    this.state = null; // { instance, defaultConnection } once open
     this.inMemory = false;
     this.tail = Promise.resolve();
     // Statements the gate passed: its verdict depends on the text alone.
     // Refusals are checked again each time.
     this.passed = new Set();
-  }
-
-  async init() {
-    const file = fs.existsSync(this.file) ? this.file : null;
-    const instance = await openLocked(file);
-    try {
-      const defaultConnection = await instance.connect();
-      this.inMemory = !file;
-      return { instance, defaultConnection };
-    } catch (e) {
-      instance.closeSync();
-      throw e;
-    }
+    this.busy = 0; // runs queued or running
+    this.lastUsed = Date.now();
   }
 
   // Runs fn after everything queued before it, alone.
@@ -155,24 +159,195 @@ class TenantDuckDBDriver extends DuckDBDriver {
     return run;
   }
 
+  async open(memoryLimit) {
+    // Data generated after the project's first query is picked up.
+    if (this.state && this.inMemory && fs.existsSync(this.file)) this.close();
+    if (this.state) return false;
+    const file = fs.existsSync(this.file) ? this.file : null;
+    const instance = await openLocked(file, { memoryLimit });
+    try {
+      this.state = { instance, defaultConnection: await instance.connect() };
+    } catch (e) {
+      instance.closeSync();
+      throw e;
+    }
+    this.inMemory = !file;
+    return true;
+  }
+
+  async admit(sql) {
+    if (this.passed.has(sql)) return;
+    const refusal = await checkStatement(this.state.defaultConnection, sql);
+    if (refusal) throw new RefusedStatement(`Query refused by the events store: ${refusal}`);
+    if (this.passed.size >= GATE_MEMORY) this.passed.clear();
+    this.passed.add(sql);
+  }
+
+  close() {
+    if (!this.state) return;
+    const { instance, defaultConnection } = this.state;
+    this.state = null;
+    this.passed.clear();
+    try {
+      defaultConnection.closeSync();
+    } finally {
+      instance.closeSync();
+    }
+  }
+}
+
+// The tenants' open databases, one per appId, opened on a query and closed
+// when unused for keepAliveMs, when more than maxOpen are open (least
+// recently used first), when Cube drops the tenant, or on closeAll. Only a
+// database with nothing queued is closed: a burst of more tenants than
+// maxOpen keeps theirs open until their queries are done. get hands Cube a
+// driver per tenant.
+class TenantDatabases {
+  constructor({
+    dataDir, maxOpen = 16, keepAliveMs = 60000, memoryLimit = DEFAULT_MEMORY_LIMIT, slowMs = 0, log = () => {},
+  }) {
+    if (!MEMORY_LIMIT.test(memoryLimit)) throw new Error(`memory limit '${memoryLimit}' is not a size such as 256MB`);
+    this.dataDir = dataDir;
+    this.slowMs = slowMs;
+    this.maxOpen = maxOpen;
+    this.keepAliveMs = keepAliveMs;
+    this.memoryLimit = memoryLimit;
+    this.log = log;
+    // Least recently used first: a Map keeps insertion order.
+    this.databases = new Map();
+    // Closes under way, which a reopening of the same file waits for.
+    this.closing = new Map();
+    this.timer = setInterval(() => this.closeIdle(), Math.max(250, Math.min(keepAliveMs / 4, 30000)));
+    this.timer.unref();
+  }
+
+  get size() {
+    return this.databases.size;
+  }
+
+  // A driver for appId's queries (Cube's driverFactory).
+  get(appId) {
+    return new TenantDuckDBDriver({ databases: this, appId, slowMs: this.slowMs });
+  }
+
+  // Runs fn(database) alone on appId's database, opened for it if need be.
+  async run(appId, fn) {
+    const file = projectFile(this.dataDir, appId); // validates appId
+    let db = this.databases.get(appId);
+    if (db) {
+      this.databases.delete(appId);
+    } else {
+      db = new TenantDatabase(appId, file);
+    }
+    this.databases.set(appId, db);
+    db.busy++;
+    // Room for it first, when another is unused.
+    this.closeOverLimit();
+    try {
+      return await db.serially(async () => {
+        await this.closing.get(appId);
+        if (await db.open(this.memoryLimit)) {
+          this.log('Tenant database opened', { tenant: appId, inMemory: db.inMemory, open: this.databases.size });
+        }
+        return fn(db);
+      });
+    } finally {
+      db.busy--;
+      db.lastUsed = Date.now();
+      this.closeOverLimit();
+    }
+  }
+
+  // Opens appId's database in the background, unless it is open: a query
+  // for it is coming.
+  prefetch(appId) {
+    if (this.databases.has(appId)) return;
+    this.run(appId, () => undefined).catch(() => {});
+  }
+
+  // The open state of appId's database, for its driver while it runs.
+  opened(appId) {
+    const db = this.databases.get(appId);
+    if (!db || !db.state) throw new Error(`${appId}'s database is not open`);
+    return db.state;
+  }
+
+  closeOverLimit() {
+    for (const db of this.databases.values()) {
+      if (this.databases.size <= this.maxOpen) return;
+      if (db.busy === 0) this.close(db, 'limit');
+    }
+  }
+
+  closeIdle() {
+    const before = Date.now() - this.keepAliveMs;
+    for (const db of [...this.databases.values()]) {
+      if (db.busy === 0 && db.lastUsed < before) this.close(db, 'idle');
+    }
+  }
+
+  // Closes appId's database if nothing is queued on it: Cube has dropped the
+  // tenant.
+  release(appId) {
+    const db = this.databases.get(appId);
+    if (db && db.busy === 0) this.close(db, 'released');
+  }
+
+  close(db, reason) {
+    if (this.databases.get(db.appId) !== db) return this.closing.get(db.appId);
+    this.databases.delete(db.appId);
+    const done = db.serially(() => db.close())
+      .then(() => this.log('Tenant database closed', { tenant: db.appId, reason, open: this.databases.size }))
+      .catch((e) => this.log('Tenant database close failed', { tenant: db.appId, reason, error: e.message }))
+      .finally(() => {
+        if (this.closing.get(db.appId) === done) this.closing.delete(db.appId);
+      });
+    this.closing.set(db.appId, done);
+    return done;
+  }
+
+  async closeAll() {
+    clearInterval(this.timer);
+    const dbs = [...this.databases.values()];
+    await Promise.all(dbs.map((db) => this.close(db, 'shutdown')));
+    await Promise.all([...this.closing.values()]);
+  }
+}
+
+// The driver Cube gets for a tenant (driverFactory): it runs the tenant's
+// queries on that tenant's database in TenantDatabases, through the gate.
+// Cube keeps it for as long as it keeps the tenant's orchestrator, and
+// releases it when it drops that.
+class TenantDuckDBDriver extends DuckDBDriver {
+  constructor({ databases, appId, slowMs = 0 }) {
+    super({});
+    projectIdOf(appId);
+    this.databases = databases;
+    this.appId = appId;
+    this.slowMs = slowMs;
+  }
+
+  // The base class runs each query on this state's connection.
+  async getInitiatedState() {
+    return this.databases.opened(this.appId);
+  }
+
   async query(sql, values, options) {
     // The test cube's delay is spent outside the queue so that it does not
     // hold up other queries.
     if (this.slowMs > 0 && sql.includes(SLOW_MARKER)) {
       await new Promise((resolve) => setTimeout(resolve, this.slowMs));
     }
-    return this.serially(async () => {
-      // Data generated after the project's first query is picked up.
-      if (this.inMemory && fs.existsSync(this.file)) await super.release();
-      const { defaultConnection } = await this.getInitiatedState();
-      if (!this.passed.has(sql)) {
-        const refusal = await checkStatement(defaultConnection, sql);
-        if (refusal) throw new RefusedStatement(`Query refused by the events store: ${refusal}`);
-        if (this.passed.size >= GATE_MEMORY) this.passed.clear();
-        this.passed.add(sql);
-      }
+    return this.databases.run(this.appId, async (db) => {
+      await db.admit(sql);
       return super.query(sql, values, options);
     });
+  }
+
+  // Cube tests a driver when it creates it: opening the database is the
+  // test, without a statement through the gate and the queue.
+  async testConnection() {
+    await this.databases.run(this.appId, () => undefined);
   }
 
   // Streams would run on a connection of their own, around the queue and
@@ -181,56 +356,12 @@ class TenantDuckDBDriver extends DuckDBDriver {
     throw new Error('streaming queries are not supported by this deployment');
   }
 
-  // Cube releases drivers when it drops an orchestrator; TenantDrivers owns
-  // them and closes them itself.
-  async release() {}
-
-  close() {
-    return this.serially(() => super.release());
-  }
-}
-
-// The tenants' drivers, one per appId, created on first use and kept until
-// closed. Every tenant's open database lives here, so bounding how many stay
-// open is a matter of closing some in this one place.
-class TenantDrivers {
-  constructor({ dataDir, slowMs = 0 }) {
-    this.dataDir = dataDir;
-    this.slowMs = slowMs;
-    this.drivers = new Map();
-  }
-
-  get(appId) {
-    const file = projectFile(this.dataDir, appId); // validates appId
-    let driver = this.drivers.get(appId);
-    if (!driver) {
-      driver = new TenantDuckDBDriver({ file, slowMs: this.slowMs });
-      this.drivers.set(appId, driver);
-    }
-    return driver;
-  }
-
-  get size() {
-    return this.drivers.size;
-  }
-
-  async close(appId) {
-    const driver = this.drivers.get(appId);
-    if (!driver) return;
-    this.drivers.delete(appId);
-    await driver.close();
-  }
-
-  async closeAll() {
-    const drivers = [...this.drivers.values()];
-    this.drivers.clear();
-    const results = await Promise.allSettled(drivers.map((d) => d.close()));
-    const failed = results.filter((r) => r.status === 'rejected');
-    if (failed.length) throw new Error(`closing ${failed.length} tenant databases: ${failed[0].reason.message}`);
+  async release() {
+    this.databases.release(this.appId);
   }
 }
 
 module.exports = {
-  APP_ID, LOCKDOWN, PURE_TABLE_FUNCTIONS, SLOW_MARKER,
-  projectFile, openLocked, checkStatement, RefusedStatement, TenantDuckDBDriver, TenantDrivers,
+  APP_ID, LOCKDOWN, PURE_TABLE_FUNCTIONS, SLOW_MARKER, DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT,
+  projectFile, openLocked, checkStatement, RefusedStatement, TenantDuckDBDriver, TenantDatabases,
 };

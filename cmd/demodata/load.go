@@ -21,11 +21,23 @@ type projectFile struct {
 	path string
 }
 
-// Loader loads one project's CSV into a new DuckDB file at dbPath. It is an
-// interface so tests can exercise the atomic replace without node.
-type Loader interface {
-	Load(ctx context.Context, dbPath string, file projectFile) error
+// loadJob is one project's CSV and the new DuckDB file it goes into.
+type loadJob struct {
+	dbPath string
+	file   projectFile
 }
+
+// Loader loads each job's CSV into a new DuckDB file at its dbPath, in order,
+// and stops at the first failure. It is an interface so tests can exercise
+// the atomic replace without node.
+type Loader interface {
+	Load(ctx context.Context, jobs []loadJob) error
+}
+
+// loadBatch is how many projects one node process loads: starting node and
+// the DuckDB binding is most of a small project's load, and the command
+// line stays far below the system's bound on arguments.
+const loadBatch = 100
 
 // nodeLoader runs cube's load-events.js, which owns the table DDL and the
 // DuckDB driver, so this command needs neither cgo nor a DuckDB library.
@@ -36,19 +48,26 @@ type nodeLoader struct {
 	stderr io.Writer
 }
 
-// Load runs `node <script> <db> <id>=<csv>`.
-func (l nodeLoader) Load(ctx context.Context, dbPath string, f projectFile) error {
-	cmd := exec.CommandContext(ctx, l.node, l.script, dbPath, fmt.Sprintf("%d=%s", f.id, f.path))
-	cmd.Stdout, cmd.Stderr = l.stdout, l.stderr
-	// SIGTERM first lets node stop cleanly; the kill after WaitDelay covers
-	// a loader that ignores it.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+// Load runs `node <script> <db> <id>=<csv> ...`, loadBatch projects a run.
+func (l nodeLoader) Load(ctx context.Context, jobs []loadJob) error {
+	for start := 0; start < len(jobs); start += loadBatch {
+		batch := jobs[start:min(start+loadBatch, len(jobs))]
+		args := []string{l.script}
+		for _, j := range batch {
+			args = append(args, j.dbPath, fmt.Sprintf("%d=%s", j.file.id, j.file.path))
 		}
-		return fmt.Errorf("%s %s for project %d: %w", l.node, filepath.Base(l.script), f.id, err)
+		cmd := exec.CommandContext(ctx, l.node, args...)
+		cmd.Stdout, cmd.Stderr = l.stdout, l.stderr
+		// SIGTERM first lets node stop cleanly; the kill after WaitDelay
+		// covers a loader that ignores it.
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Run(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s %s for projects %d to %d: %w", l.node, filepath.Base(l.script), batch[0].file.id, batch[len(batch)-1].file.id, err)
+		}
 	}
 	return nil
 }
@@ -60,35 +79,33 @@ func (l nodeLoader) Load(ctx context.Context, dbPath string, f projectFile) erro
 // removed on any failure, including cancellation. Other files in dir are
 // left alone.
 func loadAtomically(ctx context.Context, l Loader, dir string, files []projectFile) error {
-	type target struct{ tmp, final string }
-	targets := make([]target, len(files))
+	jobs := make([]loadJob, len(files))
 	for i, f := range files {
-		final := eventsdb.Path(dir, f.id)
-		targets[i] = target{tmp: fmt.Sprintf("%s.tmp-%d", final, os.Getpid()), final: final}
+		jobs[i] = loadJob{dbPath: fmt.Sprintf("%s.tmp-%d", eventsdb.Path(dir, f.id), os.Getpid()), file: f}
 	}
 	cleanup := func() {
-		for _, t := range targets {
-			os.Remove(t.tmp)
-			os.Remove(t.tmp + ".wal")
+		for _, j := range jobs {
+			os.Remove(j.dbPath)
+			os.Remove(j.dbPath + ".wal")
 		}
 	}
 	cleanup() // leftovers from a killed run with a recycled pid
-	for i, f := range files {
-		if err := l.Load(ctx, targets[i].tmp, f); err != nil {
+	if err := l.Load(ctx, jobs); err != nil {
+		cleanup()
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		cleanup()
+		return err
+	}
+	for _, j := range jobs {
+		if _, err := os.Stat(j.dbPath); err != nil {
 			cleanup()
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			cleanup()
-			return err
-		}
-		if _, err := os.Stat(targets[i].tmp); err != nil {
-			cleanup()
-			return fmt.Errorf("the loader reported success for project %d but wrote no database: %w", f.id, err)
+			return fmt.Errorf("the loader reported success for project %d but wrote no database: %w", j.file.id, err)
 		}
 	}
-	for _, t := range targets {
-		if err := replace(t.tmp, t.final); err != nil {
+	for _, j := range jobs {
+		if err := replace(j.dbPath, eventsdb.Path(dir, j.file.id)); err != nil {
 			cleanup()
 			return err
 		}

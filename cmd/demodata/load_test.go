@@ -26,7 +26,19 @@ type fakeLoader struct {
 	files   []projectFile
 }
 
-func (f *fakeLoader) Load(ctx context.Context, dbPath string, file projectFile) error {
+func (f *fakeLoader) Load(ctx context.Context, jobs []loadJob) error {
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := f.load(j.dbPath, j.file); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeLoader) load(dbPath string, file projectFile) error {
 	f.dbPaths, f.files = append(f.dbPaths, dbPath), append(f.files, file)
 	if f.cancel != nil {
 		f.cancel()

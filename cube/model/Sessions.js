@@ -13,7 +13,8 @@
 import { eventsTable, sql } from './dialect';
 import { clientDimensions } from './clientDimensions';
 
-export const sessionsSql = `
+// The querying tenant's sessions (see eventsTable).
+export const sessionsSql = (securityContext) => `
   SELECT
     domain_sessionid AS session_id,
     MIN(domain_userid) AS domain_userid,
@@ -30,11 +31,17 @@ export const sessionsSql = `
     MIN(br_lang) AS br_lang,
     MIN(doc_lang) AS doc_lang,
     MIN(viewport_size) AS viewport_size
-  FROM ${eventsTable}
+  FROM ${eventsTable(securityContext)}
   GROUP BY domain_sessionid`;
 
 cube(`Sessions`, {
-  sql: sessionsSql,
+  // Answers are renewed at most every five minutes, not Cube's default ten
+  // seconds, which runs every panel again on each view (cube/README.md,
+  // "Refresh key").
+  refreshKey: {
+    every: `5 minutes`,
+  },
+  sql: sessionsSql(SECURITY_CONTEXT),
   title: `Sessions`,
 
   measures: {

@@ -8,7 +8,8 @@
 // the request context (Cube's `extendContext`); the model sees it as
 // COMPILE_CONTEXT.sqlDialect. A configuration that sets nothing gets
 // ClickHouse, so a production Cube needs no change beyond its usual
-// multi-tenant settings (contextToAppId / contextToOrchestratorId).
+// multi-tenant settings (driverFactory / contextToOrchestratorId per
+// tenant, one contextToAppId for all).
 
 const DIALECTS = {
   duckdb: {
@@ -37,12 +38,18 @@ if (!DIALECTS[dialectName]) {
 export const sql = DIALECTS[dialectName];
 
 // Each project's events live in its own schema (ClickHouse: database)
-// named after the token's appId. The API layer only signs appIds of the form
-// gitlab_project_<digits>; checking again here keeps a malformed context from
-// ever reaching SQL.
-const appId = COMPILE_CONTEXT.securityContext && COMPILE_CONTEXT.securityContext.appId;
-if (!/^gitlab_project_[0-9]+$/.test(String(appId))) {
-  throw new Error('securityContext.appId must look like gitlab_project_<id>');
-}
-
-export const eventsTable = `${appId}.snowplow_events`;
+// named after the token's appId. The name is read when a query's SQL is
+// built, from that query's security context, never when the model is
+// compiled: one compiled model then serves every project (the server maps
+// every context to one appId), and the SQL still names the one schema the
+// tenant's own connection can read. The API layer only signs appIds of the
+// form gitlab_project_<digits>; checking again here keeps a malformed
+// context from ever reaching SQL. A cube calls it with SECURITY_CONTEXT,
+// which Cube binds to the querying tenant's context.
+export const eventsTable = (securityContext) => {
+  const appId = securityContext.appId.unsafeValue();
+  if (!/^gitlab_project_[0-9]+$/.test(String(appId))) {
+    throw new Error('securityContext.appId must look like gitlab_project_<id>');
+  }
+  return `${appId}.snowplow_events`;
+};

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 'use strict';
 
-// Loads one project's Snowplow events from a CSV file into a new DuckDB
-// file:
+// Loads each project's Snowplow events from a CSV file into a new DuckDB
+// file of its own:
 //
-//   node load-events.js <db-file> <project-id>=<csv-file>
+//   node load-events.js <db-file> <project-id>=<csv-file> [<db-file> <project-id>=<csv-file> ...]
+//
+// Several projects in one run save a Node.js start each (most of the time
+// of a small project's load).
 //
 // The file gets the schema gitlab_project_<id> with the table from
 // schema/snowplow_events.sql, and nothing else: one project per file, so
@@ -14,27 +17,32 @@
 // A CSV has a header row naming exactly that table's columns in order,
 // comma-separated fields with RFC 4180 quoting, UTC timestamps like
 // 2026-11-20 13:45:12.123, and an empty unquoted field for NULL ("" is an
-// empty string). The file must not exist yet; on any error it is removed, so
-// a failed load leaves nothing behind.
+// empty string). The files must not exist yet; on any error the file being
+// loaded is removed, so a failed load leaves no half-written file behind (the
+// files loaded before it stay, and the run stops).
 
 const fs = require('fs');
 const path = require('path');
 const { DuckDBInstance } = require('@duckdb/node-api');
 
 const DDL_FILE = path.join(__dirname, '..', 'schema', 'snowplow_events.sql');
-const USAGE = 'usage: node load-events.js <db-file> <project-id>=<csv-file>';
+const USAGE = 'usage: node load-events.js <db-file> <project-id>=<csv-file> [<db-file> <project-id>=<csv-file> ...]';
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  if (argv.length !== 2) throw new UsageError(USAGE);
-  const [dbFile, pair] = argv;
-  const match = /^([0-9]+)=(.+)$/.exec(pair);
-  if (!match) throw new UsageError(`bad argument '${pair}', expected <project-id>=<csv-file>\n${USAGE}`);
-  const [, id, csvFile] = match;
-  if (!fs.existsSync(csvFile)) throw new UsageError(`CSV file ${csvFile} does not exist`);
-  if (fs.existsSync(dbFile)) throw new UsageError(`${dbFile} exists: the loader writes a new file only`);
-  return { dbFile, project: { schema: `gitlab_project_${Number(id)}`, csvFile } };
+  if (argv.length === 0 || argv.length % 2 !== 0) throw new UsageError(USAGE);
+  const loads = [];
+  for (let i = 0; i < argv.length; i += 2) {
+    const [dbFile, pair] = argv.slice(i, i + 2);
+    const match = /^([0-9]+)=(.+)$/.exec(pair);
+    if (!match) throw new UsageError(`bad argument '${pair}', expected <project-id>=<csv-file>\n${USAGE}`);
+    const [, id, csvFile] = match;
+    if (!fs.existsSync(csvFile)) throw new UsageError(`CSV file ${csvFile} does not exist`);
+    if (fs.existsSync(dbFile)) throw new UsageError(`${dbFile} exists: the loader writes a new file only`);
+    loads.push({ dbFile, project: { schema: `gitlab_project_${Number(id)}`, csvFile } });
+  }
+  return loads;
 }
 
 function sqlString(text) {
@@ -84,9 +92,7 @@ function remove(dbFile) {
   for (const f of [dbFile, `${dbFile}.wal`]) fs.rmSync(f, { force: true });
 }
 
-async function main() {
-  const { dbFile, project } = parseArgs(process.argv.slice(2));
-  const ddl = fs.readFileSync(DDL_FILE, 'utf8');
+async function loadFile(ddl, { dbFile, project }) {
   let loaded;
   try {
     const instance = await DuckDBInstance.create(dbFile);
@@ -108,6 +114,12 @@ async function main() {
     throw e;
   }
   console.log(`loaded ${loaded} events into ${project.schema}`);
+}
+
+async function main() {
+  const loads = parseArgs(process.argv.slice(2));
+  const ddl = fs.readFileSync(DDL_FILE, 'utf8');
+  for (const load of loads) await loadFile(ddl, load);
 }
 
 main().catch((e) => {

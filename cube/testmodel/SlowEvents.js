@@ -5,7 +5,7 @@
 import { eventsTable } from './dialect';
 
 cube(`SlowEvents`, {
-  sql: `SELECT * FROM ${eventsTable} /* cube-test-slow-query */`,
+  sql: `SELECT * FROM ${eventsTable(SECURITY_CONTEXT)} /* cube-test-slow-query */`,
   title: `Slow Events (test only)`,
 
   // Never changes, so that a cached result stays valid between a warm-up

@@ -22,13 +22,14 @@ var listeningLine = regexp.MustCompile(`cube listening on [0-9a-fA-F.:]+:([0-9]+
 
 // startCube runs cube/server.js on port (0: a free port it picks and
 // prints, so that no other process can take it between a probe and the
-// bind) and waits until it is ready. It returns Cube's address.
-func startCube(ctx context.Context, o Options, port int) (*child.Process, string, error) {
+// bind) and waits until it is ready. It returns Cube's process, its process
+// id and its address.
+func startCube(ctx context.Context, o Options, port int) (*child.Process, int, string, error) {
 	cmd := exec.Command("node", "server.js")
 	cmd.Dir = CubeDir(o.Root)
 	data, err := filepath.Abs(o.DataDir)
 	if err != nil {
-		return nil, "", err
+		return nil, 0, "", err
 	}
 	env := append(os.Environ(),
 		"CUBEJS_API_SECRET="+LocalCubeKey,
@@ -41,7 +42,7 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, string
 	// store.
 	store, err := storeEnv(o.ClickHouse)
 	if err != nil {
-		return nil, "", err
+		return nil, 0, "", err
 	}
 	env = append(env, store...)
 	// Set either way, so that the caller's environment cannot turn the test
@@ -55,10 +56,10 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, string
 		guard = "off"
 	}
 	env = append(env, "CUBE_TEST_MODEL="+testModel, "CUBE_QUERY_GUARD="+guard)
-	cmd.Env = env
+	cmd.Env = append(env, o.CubeEnv...)
 	p, err := child.Start(cmd, o.CubeLog)
 	if err != nil {
-		return nil, "", fmt.Errorf("starting Cube (node cube/server.js): %w", err)
+		return nil, 0, "", fmt.Errorf("starting Cube (node cube/server.js): %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -70,9 +71,9 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, string
 	}
 	if err != nil {
 		p.Stop(5 * time.Second)
-		return nil, "", fmt.Errorf("the local Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
+		return nil, 0, "", fmt.Errorf("the local Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
 	}
-	return p, addr, nil
+	return p, cmd.Process.Pid, addr, nil
 }
 
 // storeEnv is the environment that picks Cube's store: the DuckDB files,

@@ -73,6 +73,9 @@ type Options struct {
 	WithoutQueryGuard bool
 	// Env adds API configuration (config.Variables) over the stack's own.
 	Env map[string]string
+	// CubeEnv adds variables of Cube's (NAME=value), e.g. the bounds of its
+	// per-project state (cube/README.md), over the stack's own.
+	CubeEnv []string
 	// Dashboards are the dashboards page's (default: GitLab's, web.Dashboards).
 	Dashboards []web.Dashboard
 	// CORSAllowOrigins are the origins whose pages may call the API from a
@@ -97,9 +100,10 @@ type Stack struct {
 	// APIURL, CubeURL and MotoURL are the services' base addresses.
 	APIURL, CubeURL, MotoURL string
 
-	moto *motoserver.Server
-	cube *child.Process
-	api  *http.Server
+	moto    *motoserver.Server
+	cube    *child.Process
+	cubePID int
+	api     *http.Server
 
 	dataDir string
 }
@@ -142,7 +146,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 
 	var cubeAddr string
-	if s.cube, cubeAddr, err = startCube(ctx, o, o.CubePort); err != nil {
+	if s.cube, s.cubePID, cubeAddr, err = startCube(ctx, o, o.CubePort); err != nil {
 		return nil, err
 	}
 	s.CubeURL = "http://" + cubeAddr
@@ -278,6 +282,9 @@ func listen(host string, port int, what string) (net.Listener, error) {
 
 // CubeDir is the folder of the Cube deployment under root.
 func CubeDir(root string) string { return filepath.Join(root, "cube") }
+
+// CubePID is the process id of the stack's Cube, for measuring it.
+func (s *Stack) CubePID() int { return s.cubePID }
 
 // SecretsManager returns a client of the stack's Secrets Manager emulator,
 // which holds the keys.

@@ -117,9 +117,10 @@ func run(m *testing.M) int {
 	}
 	defer env.Close()
 
-	// Cube compiles a project's data model on its first request, which on a
-	// busy machine can outlast the API's short wait and fail that request:
-	// have it compiled before the page is drawn.
+	// Cube compiles its data model (one for every project) on its first
+	// request, which on a busy machine can outlast the API's short wait and
+	// fail that request: have it compiled, and each project answering,
+	// before the page is drawn.
 	for _, project := range []int64{1, 2} {
 		if err := compiled(ctx, project); err != nil {
 			return fail(err)

@@ -113,6 +113,8 @@ func TestInjectionReachesSQL(t *testing.T) {
 		"SELECT count(*) FROM gitlab_project_1.snowplow_events": eventCount(t, 1),
 		// The lockdown, as Cube's own connection has it.
 		"SELECT current_setting('enable_external_access')::VARCHAR || '/' || current_setting('lock_configuration')::VARCHAR || '/' || current_setting('access_mode')": "false/true/read_only",
+		// Its share of the process: one thread, a memory limit of its own.
+		"SELECT current_setting('threads')::VARCHAR || '/' || current_setting('memory_limit')": "1/244.1 MiB",
 	} {
 		if a, got := inline(t, 1, expr); got != want {
 			t.Errorf("%s: got %q, want %q (%s)", expr, got, want, a)

@@ -60,6 +60,11 @@ func TestLockdownSettings(t *testing.T) {
 		"allowed_directories":          "[]",
 		"allowed_configs":              "[]",
 		"temp_directory":               "",
+		// One of many instances in Cube's process: one thread each, and
+		// tenantdb.js's default memory limit (256MB), not DuckDB's 80 %
+		// of the machine.
+		"threads":      "1",
+		"memory_limit": "244.1 MiB",
 	}
 	for _, tt := range []struct {
 		appID  string

@@ -18,7 +18,7 @@ const tenantdb = require(path.join(__dirname, '..', '..', '..', 'cube', 'tenantd
 const SETTINGS = [
   'access_mode', 'enable_external_access', 'autoload_known_extensions', 'autoinstall_known_extensions',
   'allow_community_extensions', 'allow_unsigned_extensions', 'lock_configuration',
-  'allowed_directories', 'allowed_paths', 'allowed_configs', 'temp_directory',
+  'allowed_directories', 'allowed_paths', 'allowed_configs', 'temp_directory', 'threads', 'memory_limit',
 ];
 
 function readStdin() {
