@@ -13,7 +13,8 @@
 //                               off only with CUBE_TEST_MODEL=1, to test the store alone
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
 //   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
-//   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps
+//   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps, and
+//                               the SQL of each query with its values
 
 // Cube enforces its own token checks and hides its dev tooling only in
 // production mode; this must be set before Cube is loaded.
@@ -138,10 +139,24 @@ const QUEUE_AND_CACHE_EVENTS = new Set([
   'Query Rewrite', 'Query Rewrite completed', 'Load Request SQL', 'Executing SQL', 'REST API Request',
 ]);
 const VERBOSE = process.env.CUBE_VERBOSE_LOG === '1';
+// Fields holding a query's SQL (kilobytes each) or its bound values (the
+// callers' filter strings); a string `query` is SQL, an object one is the
+// REST query, which stays.
+const SQL_FIELDS = new Set(['sql', 'params', 'values', 'query_values']);
+
+function withoutSql(params) {
+  const out = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (SQL_FIELDS.has(key) || (key === 'query' && typeof value === 'string')) continue;
+    out[key] = value;
+  }
+  return out;
+}
 
 function logger(message, params = {}) {
   if (NETWORK_EVENTS.has(message) || (!VERBOSE && QUEUE_AND_CACHE_EVENTS.has(message))) return;
-  const { token, securityContext, authInfo, ...rest } = params;
+  const { token, securityContext, authInfo, ...all } = params;
+  const rest = VERBOSE ? all : withoutSql(all);
   const appId = securityContext && securityContext.appId;
   try {
     console.log(JSON.stringify({ time: new Date().toISOString(), message, appId, ...rest },
