@@ -19,8 +19,9 @@ var listeningLine = regexp.MustCompile(`cube listening on 127\.0\.0\.1:([0-9]+)`
 
 // startCube runs cube/server.js on port (0: a free port it picks and
 // prints, so that no other process can take it between a probe and the
-// bind) and waits until it is ready. It returns Cube's address.
-func startCube(ctx context.Context, o Options, port int) (*child.Process, string, error) {
+// bind) with key as its API secret, and waits until it is ready. It
+// returns Cube's address.
+func startCube(ctx context.Context, o Options, port int, key string) (*child.Process, string, error) {
 	cmd := exec.Command("node", "server.js")
 	cmd.Dir = CubeDir(o.Root)
 	data, err := filepath.Abs(o.DataDir)
@@ -28,7 +29,7 @@ func startCube(ctx context.Context, o Options, port int) (*child.Process, string
 		return nil, "", err
 	}
 	env := append(os.Environ(),
-		"CUBEJS_API_SECRET="+LocalCubeKey,
+		"CUBEJS_API_SECRET="+key,
 		"CUBE_DATA_DIR="+data,
 		"CUBE_PORT="+strconv.Itoa(port),
 		"CUBE_CONTINUE_WAIT_TIMEOUT="+strconv.Itoa(max(1, int(o.ContinueWait/time.Second))),

@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"maps"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,10 +84,16 @@ type Stack struct {
 	APIURL, CubeURL, MotoURL string
 
 	moto *motoserver.Server
-	cube *child.Process
 	api  *http.Server
 
+	opts    Options
 	dataDir string
+
+	// The Cube process and key change when a test restarts Cube.
+	mu       sync.Mutex
+	cube     *child.Process
+	cubePort int
+	cubeKey  string
 }
 
 // Start starts moto_server with the keys, Cube, and the API, and returns
@@ -109,7 +117,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{dataDir: o.DataDir}
+	s = &Stack{opts: o, dataDir: o.DataDir, cubeKey: LocalCubeKey}
 	defer func() {
 		if err != nil {
 			apiLn.Close()
@@ -121,17 +129,18 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s.MotoURL = s.moto.URL
-	if err := createSecrets(ctx, s.moto.Client()); err != nil {
+	if err := s.createSecrets(ctx); err != nil {
 		return nil, err
 	}
 
 	var cubeAddr string
-	if s.cube, cubeAddr, err = startCube(ctx, o, o.CubePort); err != nil {
+	if s.cube, cubeAddr, err = startCube(ctx, o, o.CubePort, s.cubeKey); err != nil {
 		return nil, err
 	}
 	s.CubeURL = "http://" + cubeAddr
+	s.cubePort = portOf(cubeAddr)
 
-	h, cfg, err := buildAPI(ctx, o, s)
+	h, cfg, err := s.buildAPI(ctx, o.Env, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +161,10 @@ func (s *Stack) Close() error {
 		errs = append(errs, s.api.Shutdown(ctx))
 		cancel()
 	}
-	if s.cube != nil {
-		errs = append(errs, s.cube.Stop(5*time.Second))
+	if cube := s.cubeProcess(); cube != nil {
+		// A frozen Cube would not see the SIGTERM.
+		cube.Thaw()
+		errs = append(errs, cube.Stop(5*time.Second))
 	}
 	if s.moto != nil {
 		errs = append(errs, s.moto.Close())
@@ -176,8 +187,10 @@ func Token(ttl time.Duration, projects ...int64) string {
 	return tok
 }
 
-func createSecrets(ctx context.Context, sm *secretsmanager.Client) error {
-	for name, value := range map[string]string{CubeKeySecret: LocalCubeKey, CallerKeySecret: LocalCallerKey} {
+// createSecrets puts the keys into the emulator, the Cube key as it is now.
+func (s *Stack) createSecrets(ctx context.Context) error {
+	sm := s.moto.Client()
+	for name, value := range map[string]string{CubeKeySecret: s.currentCubeKey(), CallerKeySecret: LocalCallerKey} {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := sm.CreateSecret(cctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
 		cancel()
@@ -204,14 +217,13 @@ func (s *Stack) APIEnv() map[string]string {
 }
 
 // buildAPI builds the API handler the way a Lambda function does, from
-// environment variables, with its secrets in this stack's moto_server.
-func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, config.Config, error) {
+// environment variables (the stack's, with env over them), with its
+// secrets in this stack's moto_server.
+func (s *Stack) buildAPI(ctx context.Context, over map[string]string, log io.Writer) (http.Handler, config.Config, error) {
 	env := s.APIEnv()
-	for k, v := range o.Env {
-		env[k] = v
-	}
+	maps.Copy(env, over)
 	getenv := func(k string) string { return env[k] }
-	h, _, err := app.New(ctx, app.Options{Getenv: getenv, Log: o.Log, SecretsManager: s.moto.Client()})
+	h, _, err := app.New(ctx, app.Options{Getenv: getenv, Log: log, SecretsManager: s.moto.Client()})
 	if err != nil {
 		return nil, config.Config{}, fmt.Errorf("the API's configuration: %w", err)
 	}
