@@ -137,18 +137,24 @@ const QUEUE_AND_CACHE_EVENTS = new Set([
   'Query started', 'Query completed', 'Found cache entry', 'Missing cache for', 'Using cache for',
   'Renewed', 'Found in memory cache entry', 'Renewing existing key', 'Waiting for renew',
   'Query Rewrite', 'Query Rewrite completed', 'Load Request SQL', 'Executing SQL', 'REST API Request',
+  'Skip processing', 'Skipping free processing lock', 'Finished waiting for query', 'Dropping Cache',
+  'Removing orphaned query', 'Requested renew', 'Force no cache for',
 ]);
 const VERBOSE = process.env.CUBE_VERBOSE_LOG === '1';
 // Fields holding a query's SQL (kilobytes each) or its bound values (the
-// callers' filter strings); a string `query` is SQL, an object one is the
-// REST query, which stays.
-const SQL_FIELDS = new Set(['sql', 'params', 'values', 'query_values']);
+// callers' filter strings), at any depth: Cube's queue events nest the
+// query inside. A string `query` is SQL; an object one is the REST query,
+// which stays.
+const SQL_FIELDS = new Set(['sql', 'params', 'values', 'query_values', 'queryKey', 'cacheKey']);
 
-function withoutSql(params) {
+function withoutSql(value, depth = 0) {
+  if (depth > 5 || value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) {
+    return value;
+  }
   const out = {};
-  for (const [key, value] of Object.entries(params)) {
-    if (SQL_FIELDS.has(key) || (key === 'query' && typeof value === 'string')) continue;
-    out[key] = value;
+  for (const [key, v] of Object.entries(value)) {
+    if (SQL_FIELDS.has(key) || (key === 'query' && typeof v === 'string')) continue;
+    out[key] = withoutSql(v, depth + 1);
   }
   return out;
 }
