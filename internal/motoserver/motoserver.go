@@ -6,8 +6,8 @@ package motoserver
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"net"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
