@@ -361,6 +361,10 @@ func (e *Emulator) Exited() bool {
 	}
 }
 
+// Pid is the emulator's process id; the function's bootstrap runs as its
+// child once invoked.
+func (e *Emulator) Pid() int { return e.proc.Pid() }
+
 // Output is what the emulator and the function have printed so far: the
 // emulator's START/END/REPORT lines and the function's logs.
 func (e *Emulator) Output() string { return e.proc.Output() }
