@@ -62,6 +62,9 @@ func BenchmarkLambdaWarmRSS(b *testing.B) {
 		}
 	}
 	last := rss()
+	if len(samples) > 0 && samples[len(samples)-1].invokes == n {
+		samples = samples[:len(samples)-1]
+	}
 	samples = append(samples, sample{n, last})
 	// After a tenth of the invokes: the heap has reached its working size.
 	warm := samples[0]
