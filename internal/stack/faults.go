@@ -135,7 +135,7 @@ func (s *Stack) StartAPI(ctx context.Context, env map[string]string, log io.Writ
 	if err != nil {
 		return nil, err
 	}
-	a := &API{URL: "http://" + ln.Addr().String(), srv: server.New(h, s.opts.Server)}
+	a := &API{URL: "http://" + ln.Addr().String(), srv: server.New(h, server.Options{})}
 	go a.srv.Serve(ln)
 	return a, nil
 }

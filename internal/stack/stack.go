@@ -71,9 +71,6 @@ type Options struct {
 	// browser, as template.yaml's CorsAllowOrigins ("*" for any); none
 	// means no CORS, as in the template by default.
 	CORSAllowOrigins []string
-	// Server bounds the API's server (default: server's defaults, as
-	// cmd/server has them).
-	Server server.Options
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
 	Log, CubeLog io.Writer
 }
@@ -147,7 +144,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	// CORS is the API's only, as API Gateway's is: the page's local.json
 	// (a token) is never readable by pages of other origins.
 	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(cfg)}, withCORS(o.CORSAllowOrigins, h))
-	s.api = server.New(page, o.Server)
+	s.api = server.New(page, server.Options{})
 	s.APIURL = "http://" + apiLn.Addr().String()
 	go s.api.Serve(apiLn)
 	return s, nil
