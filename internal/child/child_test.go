@@ -175,7 +175,10 @@ func TestFreezeAndThaw(t *testing.T) {
 	if err := p.Freeze(); err != nil {
 		t.Fatal(err)
 	}
-	wait.Until(t, fmt.Sprintf("process %d to be stopped (state T)", pid), func() bool { return state(pid) == "T" })
+	// Freeze returns once the kernel has stopped it.
+	if s := state(pid); s != "T" {
+		t.Fatalf("process %d is in state %q after Freeze; want T (stopped)", pid, s)
+	}
 	if err := p.Thaw(); err != nil {
 		t.Fatal(err)
 	}

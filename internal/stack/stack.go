@@ -115,10 +115,12 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s = &Stack{opts: o, dataDir: o.DataDir, cubeKey: LocalCubeKey}
+	// Kept apart from s, which a failing return sets to nil.
+	partial := s
 	defer func() {
 		if err != nil {
 			apiLn.Close()
-			s.Close()
+			partial.Close()
 		}
 	}()
 

@@ -192,7 +192,7 @@ func TestCubeKeyRotated(t *testing.T) {
 	defer other.Close()
 
 	trs := []*traffic{
-		flow(t, localServer("local server, key cached 2 s", env.APIURL), 2),
+		flow(t, localServer("local server, key cached 1 s", env.APIURL), 2),
 		flow(t, localServer("local server, key cached 1 h", other.URL), 2),
 		flow(t, function(t, "Lambda function, key cached 1 h", emulate(t, "rotated", long)), 1),
 	}

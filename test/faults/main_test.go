@@ -26,8 +26,10 @@ import (
 const (
 	requestTimeout = 4 * time.Second  // one exchange with Cube
 	waitDeadline   = 20 * time.Second // a whole call
-	secretTTL      = 2 * time.Second
-	secretStaleFor = 4 * time.Second
+	// The stale window is much longer than the TTL, so that serving stale
+	// keys shows apart from merely serving cached ones.
+	secretTTL      = 1 * time.Second
+	secretStaleFor = 6 * time.Second
 	// secretRetryAfter is the secrets cache's pause after a failed fetch
 	// (secrets.Options.RetryAfter's default).
 	secretRetryAfter = 5 * time.Second
