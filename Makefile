@@ -13,7 +13,8 @@ STATICCHECK_VERSION := v0.8.2
 .PHONY: run token page build test test-repeat fuzz lint bench soak clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
-## Manager emulator (PORT and CUBE_PORT change the ports); Ctrl-C stops it all
+## Manager emulator (PORT and CUBE_PORT change the ports; LISTEN=0.0.0.0
+## lets containers, sam local's, reach it); Ctrl-C stops it all
 run:
 	@mkdir -p bin
 	$(GO) build -o bin/devstack ./cmd/devstack
@@ -56,7 +57,7 @@ test:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m); make test runs them 10s each
-FUZZ := ./shared/request:FuzzParseQuery ./shared/request:FuzzParseBody
+FUZZ := ./shared/request:FuzzParseQuery ./shared/request:FuzzParseBody ./shared/request:FuzzScanner
 FUZZTIME ?= 2m
 fuzz:
 	@for f in $(FUZZ); do pkg=$${f%%:*}; name=$${f##*:}; \
@@ -81,18 +82,23 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	cfn-lint template.yaml
 
-## bench: the handler's own cost per request, the Cube client's, each access
-## mode's; on the local stack: the seed example through the API beside
-## straight to Cube, the load function's cold start and warm invoke under the
-## runtime emulator, a slow dashboard query's first load with and without a
-## warm-up, and the load function's memory over 20,000 warm invokes; the
-## bootstraps' sizes
+## bench: the handler's own cost per request, the request checks', the Cube
+## client's, each access mode's; on the local stack, side by side in one run:
+## Cube, nginx in front of it (when installed: apt-get install nginx-light),
+## the API's server and the Lambda bootstraps for load, dry-run and meta; a
+## dashboard opening; answers from 20 KB to 12 MB with and without gzip; the
+## load function's cold start and warm invoke; a slow dashboard query's first
+## load with and without a warm-up; what one Cube serves to 1 to 64 callers
+## at once (the template's limits); the load function's memory over 20,000
+## warm invokes; the bootstraps' sizes
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
-	$(GO) test -run '^$$' -bench 'SeedLoad' -benchtime 300x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'Proxies|AnswerSizes' -benchtime 1x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'DashboardOpening' -benchtime 30x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaLoad/cold' -benchtime 15x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaLoad/warm' -benchtime 200x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'OneCube' -benchtime 400x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaWarmRSS' -benchtime 20000x -count 1 -timeout 30m ./test/integration/
 
 ## soak: the local stack as make run starts it, under a steady mix of the

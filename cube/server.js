@@ -1,13 +1,16 @@
 'use strict';
 
 // Local Cube for the product analytics stack: Cube 0.33's core mounted on an
-// express app (so it listens on loopback only), querying one DuckDB file
-// per project (tenantdb.js): each tenant's queries run on its own file only.
+// express app (so it listens on loopback only unless told otherwise),
+// querying one DuckDB file per project (tenantdb.js): each tenant's queries
+// run on its own file only.
 //
 // Environment:
 //   CUBEJS_API_SECRET           HS256 key of the tokens (required)
 //   CUBE_DATA_DIR               folder of the projects' files, project_<id>.duckdb (required)
-//   CUBE_PORT                   port on 127.0.0.1 (default 4000; 0: any free one, printed)
+//   CUBE_PORT                   port (default 4000; 0: any free one, printed)
+//   CUBE_HOST                   address to listen on (default 127.0.0.1; 0.0.0.0 for
+//                               containers such as `sam local`'s to reach it)
 //   CUBE_CONTINUE_WAIT_TIMEOUT  seconds before Cube answers "Continue wait" (default 5)
 //   CUBE_QUERY_GUARD            on (default) or off: queryguard.js checks every query;
 //                               off only with CUBE_TEST_MODEL=1, to test the store alone
@@ -74,6 +77,7 @@ function readConfig() {
     // Absolute, so that a tenant's file does not depend on the working folder.
     dataDir: path.resolve(dataDir),
     port: intEnv('CUBE_PORT', 4000, 0),
+    host: process.env.CUBE_HOST || '127.0.0.1',
     continueWaitTimeout: intEnv('CUBE_CONTINUE_WAIT_TIMEOUT', 5, 1),
     queryGuard: guard === 'on',
     testModel,
@@ -235,11 +239,11 @@ async function main() {
   if (!config.queryGuard) {
     console.log('cube query guard OFF (CUBE_QUERY_GUARD=off, test mode): only the store isolates tenants');
   }
-  const server = app.listen(config.port, '127.0.0.1', () => {
+  const server = app.listen(config.port, config.host, () => {
     // The bound port, not the asked one: with 0, whoever started Cube reads it here.
-    console.log(`cube listening on 127.0.0.1:${server.address().port}`);
+    console.log(`cube listening on ${config.host}:${server.address().port}`);
   });
-  server.on('error', (e) => fail(`cannot listen on 127.0.0.1:${config.port}: ${e.message}`));
+  server.on('error', (e) => fail(`cannot listen on ${config.host}:${config.port}: ${e.message}`));
 
   let stopping = false;
   const stop = async (signal) => {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -95,8 +96,10 @@ func TestShiftMajor(t *testing.T) {
 		{"odd", 3, "odd"},
 	}
 	for _, tt := range tests {
-		if got := shiftMajor(tt.v, tt.n); got != tt.want {
-			t.Errorf("shiftMajor(%q, %d) = %q, want %q", tt.v, tt.n, got, tt.want)
-		}
+		t.Run(fmt.Sprintf("%s%+d", tt.v, tt.n), func(t *testing.T) {
+			if got := shiftMajor(tt.v, tt.n); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

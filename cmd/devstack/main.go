@@ -13,15 +13,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"productanalytics/internal/logfile"
+	"productanalytics/internal/samlocal"
 	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
 	"productanalytics/internal/web"
@@ -90,6 +93,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	host, err := listenEnv(os.Getenv("LISTEN"))
+	if err != nil {
+		return err
+	}
 	dataDir := *data
 	if !filepath.IsAbs(dataDir) {
 		dataDir = filepath.Join(root, dataDir)
@@ -116,10 +123,16 @@ func run(args []string) error {
 	defer cubeLog.Close()
 	cubeLogPath := cubeLog.Path()
 	apiEnv := configFromEnv(os.Getenv)
-	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
+	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, Host: host, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
 		CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})
 	if err != nil {
 		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
+	}
+	// Beside Cube's log: what `sam local` needs to reach this stack.
+	samEnv := filepath.Join(filepath.Dir(dataDir), filepath.Base(samlocal.EnvFileName))
+	if err := writeSAMEnv(root, samEnv, s.FunctionEnv(containerHost)); err != nil {
+		s.Close()
+		return fmt.Errorf("writing the sam local environment file: %w", err)
 	}
 	credential := "Authorization: Bearer " + stack.Token(time.Hour, 1)
 	about := "a token for project 1, valid for one hour; make token PROJECT=2 makes others"
@@ -141,11 +154,65 @@ Try the API (%s):
     -H 'Content-Type: application/json' \
     -d '%s'
 
+%s
 Ctrl-C stops everything.
-`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, s.APIURL, about, s.APIURL, credential, seed.Body(seed.TrackedEvents))
+`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, s.APIURL, about, s.APIURL, credential, seed.Body(seed.TrackedEvents),
+		samBanner(root, samEnv, host, s.APIURL))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping...")
 	return s.Close()
+}
+
+// containerHost is how a container (`sam local`'s) names the machine it
+// runs on: Docker Desktop provides it, Linux's Docker with --add-host.
+const containerHost = "host.docker.internal"
+
+// samBanner tells how to run the Lambda functions under `sam local`
+// against this stack.
+func samBanner(root, envFile, host, apiURL string) string {
+	if rel, err := filepath.Rel(root, envFile); err == nil && !strings.HasPrefix(rel, "..") {
+		envFile = rel
+	}
+	linux := runtime.GOOS == "linux"
+	apiPort := 3000
+	if _, p, err := net.SplitHostPort(strings.TrimPrefix(apiURL, "http://")); err == nil {
+		apiPort, _ = strconv.Atoi(p)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "The Lambda functions under sam local (Docker), against this stack (%s reaches it from containers):\n\n", containerHost)
+	for _, c := range samlocal.Commands(envFile, linux, apiPort+1) {
+		fmt.Fprintf(&b, "  %s\n", c)
+	}
+	if ip := net.ParseIP(host); linux && ip != nil && ip.IsLoopback() {
+		b.WriteString("\n  (Linux: containers reach this stack only when it listens beyond loopback: LISTEN=0.0.0.0 make run)\n")
+	}
+	return b.String()
+}
+
+// writeSAMEnv writes the --env-vars file setting vars for the functions of
+// the project's template.yaml that declare them.
+func writeSAMEnv(root, path string, vars map[string]string) error {
+	tpl, err := samlocal.ReadTemplate(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		return err
+	}
+	f, err := samlocal.NewEnvFile(tpl, vars)
+	if err != nil {
+		return err
+	}
+	return f.Write(path)
+}
+
+// listenEnv reads LISTEN, the address the stack listens on: an IP address,
+// 127.0.0.1 by default.
+func listenEnv(v string) (string, error) {
+	if v == "" {
+		return "127.0.0.1", nil
+	}
+	if net.ParseIP(v) == nil {
+		return "", fmt.Errorf("LISTEN=%q is not an IP address (127.0.0.1, 0.0.0.0, or a Docker bridge's address)", v)
+	}
+	return v, nil
 }
 
 // page writes the dashboards page as static files into a folder, for a

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,16 +27,12 @@ func TestConfigFromEnv(t *testing.T) {
 			map[string]string{"AUTH_JWKS_URL": "https://issuer/keys", "AUTH_JWT_SECRET_ID": ""}},
 	}
 	for _, tt := range tests {
-		got := configFromEnv(func(k string) string { return tt.set[k] })
-		if len(got) != len(tt.want) {
-			t.Errorf("%s: %v; want %v", tt.name, got, tt.want)
-			continue
-		}
-		for k, v := range tt.want {
-			if g, ok := got[k]; !ok || g != v {
-				t.Errorf("%s: %s = %q; want %q", tt.name, k, g, v)
+		t.Run(tt.name, func(t *testing.T) {
+			got := configFromEnv(func(k string) string { return tt.set[k] })
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
 			}
-		}
+		})
 	}
 }
 
@@ -56,6 +53,26 @@ func TestTokenCommand(t *testing.T) {
 	for _, bad := range [][]string{{}, {"-project", "0"}, {"-project", "x"}, {"-project", "1", "-ttl", "soon"}} {
 		if err := token(bad, &out); err == nil {
 			t.Errorf("token %v accepted", bad)
+		}
+	}
+}
+
+func TestListenEnv(t *testing.T) {
+	tests := []struct {
+		value, want string
+		ok          bool
+	}{
+		{"", "127.0.0.1", true},
+		{"0.0.0.0", "0.0.0.0", true},
+		{"172.17.0.1", "172.17.0.1", true},
+		{"::", "::", true},
+		{"localhost", "", false},
+		{"0.0.0.0:3000", "", false},
+	}
+	for _, tt := range tests {
+		got, err := listenEnv(tt.value)
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("LISTEN=%q: got %q, %v; want %q, accepted %v", tt.value, got, err, tt.want, tt.ok)
 		}
 	}
 }

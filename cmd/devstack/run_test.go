@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,14 +18,20 @@ import (
 
 	"productanalytics/internal/eventsdb"
 	"productanalytics/internal/logcheck"
+	"productanalytics/internal/samlocal"
 	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
 	"productanalytics/internal/wait"
+	"productanalytics/shared/emf"
+	"productanalytics/shared/metrics"
 )
 
-// TestRunStartsAndStopsEverything runs `devstack run` as `make run` does:
-// it answers the seed's example once ready, a second run on the same ports
-// is refused without harm, and SIGTERM stops every process it started.
+// TestRunStartsAndStopsEverything runs `devstack run` as `make run LISTEN=0.0.0.0`
+// does: it answers the seed's example once ready, on every address so that
+// containers reach it, with a log line CloudWatch turns into metrics; it
+// writes the sam local environment file and prints the sam commands; a
+// second run on the same ports is refused without harm, and SIGTERM stops
+// every process it started.
 func TestRunStartsAndStopsEverything(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "devstack")
@@ -34,14 +42,14 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	start := func(apiPort, cubePort string) *exec.Cmd {
 		cmd := exec.Command(bin, "run", "-data", data)
 		cmd.Dir = "../.."
-		cmd.Env = append(os.Environ(), "PORT="+apiPort, "CUBE_PORT="+cubePort)
+		cmd.Env = append(os.Environ(), "PORT="+apiPort, "CUBE_PORT="+cubePort, "LISTEN=0.0.0.0", "METRICS_NAMESPACE=")
 		return cmd
 	}
 
 	// Port 0: free ports, bound as they are chosen; the banner says which.
 	first := start("0", "0")
-	output := &logcheck.Buffer{}
-	first.Stdout, first.Stderr = io.Discard, output
+	output, logs := &logcheck.Buffer{}, &logcheck.Buffer{}
+	first.Stdout, first.Stderr = logs, output
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +69,11 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 		t.Fatalf("seed example: %d", status)
 	}
 	checkPage(t, "http://"+api)
+	checkMetrics(t, logs)
+	checkSAM(t, output.String(), filepath.Join(dir, "data", "sam-env.json"), cubePort, moto)
+	for _, port := range []string{apiPort, cubePort, moto[strings.LastIndex(moto, ":")+1:]} {
+		checkReachableBeyondLoopback(t, port)
+	}
 
 	second := start(apiPort, cubePort)
 	out, err := second.CombinedOutput()
@@ -104,6 +117,92 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data", "cube.log")); err != nil {
 		t.Errorf("Cube's log beside the data folder: %v", err)
 	}
+}
+
+// checkMetrics reads the seed example's log line as CloudWatch would.
+func checkMetrics(t *testing.T, logs *logcheck.Buffer) {
+	t.Helper()
+	var line string
+	wait.Until(t, "the load request's log line", func() bool {
+		for l := range strings.SplitSeq(logs.String(), "\n") {
+			if strings.Contains(l, `"msg":"request"`) && strings.Contains(l, `"endpoint":"load"`) {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	data, err := emf.Extract([]byte(line))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, line)
+	}
+	var got []string
+	for _, d := range data {
+		if d.Namespace != metrics.DefaultNamespace {
+			t.Errorf("%s in namespace %q, want %q", d.Name, d.Namespace, metrics.DefaultNamespace)
+		}
+		if d.Name == metrics.Requests && d.Dimensions[metrics.Endpoint] == "load" && d.Dimensions[metrics.StatusClass] == "2xx" {
+			got = append(got, d.Name)
+		}
+		if d.Name == metrics.CubeLatency && len(d.Dimensions) == 0 && d.Values[0] > 0 {
+			got = append(got, d.Name)
+		}
+	}
+	if !slices.Equal(got, []string{metrics.Requests, metrics.CubeLatency}) {
+		t.Errorf("got %v from %s; want Requests of a 2xx load and its CubeLatency", got, line)
+	}
+}
+
+// checkSAM checks the sam local environment file the run wrote, and the
+// commands it printed.
+func checkSAM(t *testing.T, banner, path, cubePort, moto string) {
+	t.Helper()
+	f, err := samlocal.ReadEnvFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	motoPort := moto[strings.LastIndex(moto, ":")+1:]
+	for k, want := range map[string]string{
+		"CUBE_API_URL":                     "http://host.docker.internal:" + cubePort,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://host.docker.internal:" + motoPort,
+		"CUBE_API_KEY_SECRET_ID":           stack.CubeKeySecret,
+	} {
+		if got := f[samlocal.AllFunctions][k]; got != want {
+			t.Errorf("%s: %s is %q, want %q", path, k, got, want)
+		}
+	}
+	if got := f["LoadFunction"]["AUTH_JWT_SECRET_ID"]; got != stack.CallerKeySecret {
+		t.Errorf("%s: LoadFunction's AUTH_JWT_SECRET_ID is %q, want %q", path, got, stack.CallerKeySecret)
+	}
+	for _, c := range samlocal.Commands(path, runtime.GOOS == "linux", 0)[:3] {
+		if !strings.Contains(banner, c) {
+			t.Errorf("the banner lacks %q:\n%s", c, banner)
+		}
+	}
+}
+
+// checkReachableBeyondLoopback dials port on an address of this machine
+// other than loopback, as a container would reach it.
+func checkReachableBeyondLoopback(t *testing.T, port string) {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok || ipnet.IP.IsLoopback() || ipnet.IP.To4() == nil {
+			continue
+		}
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(ipnet.IP.String(), port), 5*time.Second)
+		if err != nil {
+			t.Errorf("port %s on %s (listening on every address): %v", port, ipnet.IP, err)
+			return
+		}
+		c.Close()
+		return
+	}
+	t.Log("this machine has no address but loopback: reaching the stack from elsewhere is not checked")
 }
 
 // checkPage checks that the dashboards page is served at / and gets the

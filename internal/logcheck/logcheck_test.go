@@ -17,9 +17,11 @@ func TestLeak(t *testing.T) {
 		{`{"msg":"eyJ alone is not a token"}`, false},
 	}
 	for _, tt := range tests {
-		if err := Leak(tt.logs, "secret-key-123", ""); (err != nil) != tt.leak {
-			t.Errorf("Leak(%q) = %v; want leak %v", tt.logs, err, tt.leak)
-		}
+		t.Run(tt.logs, func(t *testing.T) {
+			if err := Leak(tt.logs, "secret-key-123", ""); (err != nil) != tt.leak {
+				t.Errorf("got %v, want a leak %v", err, tt.leak)
+			}
+		})
 	}
 }
 

@@ -39,17 +39,24 @@ type Server struct {
 	// BaseEndpoint or AWS_ENDPOINT_URL_SECRETS_MANAGER.
 	URL string
 
+	host string // what it listens on
 	mu   sync.Mutex
 	proc *child.Process // replaced by Restart
 }
 
-// runningLine is what moto_server prints once it has bound its port.
-var runningLine = regexp.MustCompile(`Running on http://127\.0\.0\.1:([0-9]+)`)
+// runningLine is what moto_server prints once it has bound its port (one
+// line per address when it listens on all of them).
+var runningLine = regexp.MustCompile(`Running on http://[0-9a-fA-F.:\[\]]+:([0-9]+)`)
 
 // Launch starts moto_server on a free port of 127.0.0.1 and returns once it
 // answers HTTP. The caller must Close it.
-func Launch(ctx context.Context) (*Server, error) {
-	s := &Server{}
+func Launch(ctx context.Context) (*Server, error) { return LaunchOn(ctx, "127.0.0.1") }
+
+// LaunchOn is Launch listening on host's address instead: 0.0.0.0 for
+// every address, so that containers reach it too. URL names host, or
+// 127.0.0.1 for every address.
+func LaunchOn(ctx context.Context, host string) (*Server, error) {
+	s := &Server{host: host}
 	if err := s.launch(ctx, 0); err != nil {
 		return nil, err
 	}
@@ -65,7 +72,7 @@ func (s *Server) launch(ctx context.Context, port int) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
-	proc, err := child.Start(exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port)), nil)
+	proc, err := child.Start(exec.Command(path, "-H", s.host, "-p", strconv.Itoa(port)), nil)
 	if err != nil {
 		return err
 	}
@@ -74,7 +81,7 @@ func (s *Server) launch(ctx context.Context, port int) error {
 	s.mu.Unlock()
 	m, err := proc.WaitOutput(ctx, runningLine)
 	if err == nil {
-		s.URL = "http://127.0.0.1:" + m[1]
+		s.URL = "http://" + net.JoinHostPort(ConnectHost(s.host), m[1])
 		// The dashboard answers only once the whole app, Secrets Manager
 		// included, is loaded.
 		err = proc.WaitReady(ctx, 50*time.Millisecond, child.HTTPOK(s.URL+"/moto-api/"))
@@ -84,6 +91,15 @@ func (s *Server) launch(ctx context.Context, port int) error {
 		return fmt.Errorf("%s: %w; its output:\n%s", Command, err, proc.Output())
 	}
 	return nil
+}
+
+// ConnectHost is the address to reach a server listening on host: host
+// itself, or 127.0.0.1 when it listens on every address.
+func ConnectHost(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return host
 }
 
 // Kill ends the emulator at once, as a crash would, and waits until it has

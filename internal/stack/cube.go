@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"productanalytics/internal/child"
+	"productanalytics/internal/motoserver"
 )
 
 // heapGrowth is how far past what it kept at the last full collection
@@ -22,7 +24,7 @@ import (
 const heapGrowth = "--heap-growing-percent=50"
 
 // listeningLine is what cube/server.js prints once it has bound its port.
-var listeningLine = regexp.MustCompile(`cube listening on 127\.0\.0\.1:([0-9]+)`)
+var listeningLine = regexp.MustCompile(`cube listening on [0-9a-fA-F.:]+:([0-9]+)`)
 
 // startCube runs cube/server.js on port (0: a free port it picks and
 // prints, so that no other process can take it between a probe and the
@@ -39,6 +41,7 @@ func startCube(ctx context.Context, o Options, port int, key string) (*child.Pro
 		"CUBEJS_API_SECRET="+key,
 		"CUBE_DATA_DIR="+data,
 		"CUBE_PORT="+strconv.Itoa(port),
+		"CUBE_HOST="+o.host(),
 		"CUBE_CONTINUE_WAIT_TIMEOUT="+strconv.Itoa(max(1, int(o.ContinueWait/time.Second))),
 	)
 	// Set either way, so that the caller's environment cannot turn the test
@@ -62,7 +65,7 @@ func startCube(ctx context.Context, o Options, port int, key string) (*child.Pro
 	var addr string
 	m, err := p.WaitOutput(ctx, listeningLine)
 	if err == nil {
-		addr = "127.0.0.1:" + m[1]
+		addr = net.JoinHostPort(motoserver.ConnectHost(o.host()), m[1])
 		err = p.WaitReady(ctx, 20*time.Millisecond, child.HTTPOK("http://"+addr+"/readyz"))
 	}
 	if err != nil {

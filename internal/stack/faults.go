@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"productanalytics/internal/child"
+	"productanalytics/internal/motoserver"
 	"productanalytics/internal/server"
 )
 
@@ -131,11 +132,12 @@ func (s *Stack) StartAPI(ctx context.Context, env map[string]string, log io.Writ
 	if err != nil {
 		return nil, err
 	}
-	ln, err := listen(0, "another API")
+	ln, err := listen(s.opts.host(), 0, "another API")
 	if err != nil {
 		return nil, err
 	}
-	a := &API{URL: "http://" + ln.Addr().String(), srv: server.New(h, server.Options{})}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	a := &API{URL: "http://" + net.JoinHostPort(motoserver.ConnectHost(s.opts.host()), port), srv: server.New(h, server.Options{})}
 	go a.srv.Serve(ln)
 	return a, nil
 }

@@ -35,18 +35,19 @@ func Root(dir string) (string, error) {
 // than the lockfile. Install scripts are skipped: Cube Store's would fetch a
 // binary the local stack does not use.
 func InstallCube(ctx context.Context, root string, log io.Writer) error {
-	return npmCI(ctx, CubeDir(root), "Cube's node modules (npm ci, about half a minute)", log)
+	return InstallNodeModules(ctx, CubeDir(root), "Cube's node modules (npm ci, about half a minute)", log)
 }
 
 // InstallPage installs the dashboards page's libraries (web/node_modules)
 // when they are missing or older than the lockfile.
 func InstallPage(ctx context.Context, root string, log io.Writer) error {
-	return npmCI(ctx, filepath.Join(root, web.Dir), "the dashboards page's libraries (npm ci, a few seconds)", log)
+	return InstallNodeModules(ctx, filepath.Join(root, web.Dir), "the dashboards page's libraries (npm ci, a few seconds)", log)
 }
 
-// npmCI runs npm ci in dir unless its node modules are up to date. No
-// install script runs: none of the packages needs one.
-func npmCI(ctx context.Context, dir, what string, log io.Writer) error {
+// InstallNodeModules runs npm ci in dir unless its node modules are up to
+// date with its lockfile, saying so to log as what. No install script
+// runs: none of the packages needs one.
+func InstallNodeModules(ctx context.Context, dir, what string, log io.Writer) error {
 	if installed(dir) {
 		return nil
 	}

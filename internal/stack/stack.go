@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,7 +52,11 @@ type Options struct {
 	// DataDir is the folder of the projects' DuckDB files (see
 	// internal/eventsdb); it must exist.
 	DataDir string
-	// APIPort and CubePort are the ports on 127.0.0.1.
+	// Host is the address the API, Cube and the Secrets Manager emulator
+	// listen on: 127.0.0.1 (the default), or one containers reach too
+	// (0.0.0.0, or a Docker bridge's address) for `sam local`.
+	Host string
+	// APIPort and CubePort are the ports on Host.
 	APIPort, CubePort int
 	// ContinueWait is Cube's continue-wait timeout (default 5s, whole seconds).
 	ContinueWait time.Duration
@@ -110,7 +115,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("the events folder %s is not a folder", o.DataDir)
 	}
-	apiLn, err := listen(o.APIPort, "the API")
+	apiLn, err := listen(o.host(), o.APIPort, "the API")
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +129,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 	}()
 
-	if s.moto, err = motoserver.Launch(ctx); err != nil {
+	if s.moto, err = motoserver.LaunchOn(ctx, o.host()); err != nil {
 		return nil, err
 	}
 	s.MotoURL = s.moto.URL
@@ -147,7 +152,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	// (a token) is never readable by pages of other origins.
 	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(cfg)}, withCORS(o.CORSAllowOrigins, h))
 	s.api = server.New(page, server.Options{})
-	s.APIURL = "http://" + apiLn.Addr().String()
+	_, apiPort, _ := net.SplitHostPort(apiLn.Addr().String())
+	s.APIURL = "http://" + net.JoinHostPort(motoserver.ConnectHost(o.host()), apiPort)
 	go s.api.Serve(apiLn)
 	return s, nil
 }
@@ -203,16 +209,46 @@ func (s *Stack) createSecrets(ctx context.Context) error {
 // APIEnv is the API's configuration for this stack, as the Lambda functions
 // would get it from template.yaml.
 func (s *Stack) APIEnv() map[string]string {
+	env := s.FunctionEnv("")
+	env["AWS_REGION"] = motoserver.Region
+	env["AWS_ACCESS_KEY_ID"] = "test"
+	env["AWS_SECRET_ACCESS_KEY"] = "test"
+	return env
+}
+
+// FunctionEnv is what points a function at this stack: its Cube, the
+// Secrets Manager emulator and the secrets' names, reached at host (as a
+// container names the machine the stack runs on, e.g.
+// host.docker.internal; empty: the addresses the stack itself uses). It
+// is what `sam local`'s --env-vars file sets.
+func (s *Stack) FunctionEnv(host string) map[string]string {
 	return map[string]string{
-		"CUBE_API_URL":                     s.CubeURL,
+		"CUBE_API_URL":                     onHost(s.CubeURL, host),
 		"CUBE_API_KEY_SECRET_ID":           CubeKeySecret,
 		"AUTH_MODE":                        config.AuthJWT,
 		"AUTH_JWT_SECRET_ID":               CallerKeySecret,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": s.MotoURL,
-		"AWS_REGION":                       motoserver.Region,
-		"AWS_ACCESS_KEY_ID":                "test",
-		"AWS_SECRET_ACCESS_KEY":            "test",
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": onHost(s.MotoURL, host),
 	}
+}
+
+// onHost is the http URL u with its host replaced by host, when set.
+func onHost(u, host string) string {
+	if host == "" {
+		return u
+	}
+	hostport := strings.TrimPrefix(u, "http://")
+	_, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return u
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func (o Options) host() string {
+	if o.Host == "" {
+		return "127.0.0.1"
+	}
+	return o.Host
 }
 
 // buildAPI builds the API handler the way a Lambda function does, from
@@ -231,10 +267,11 @@ func (s *Stack) buildAPI(ctx context.Context, over map[string]string, log io.Wri
 	return h, cfg, nil
 }
 
-func listen(port int, what string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+func listen(host string, port int, what string) (net.Listener, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s cannot listen on 127.0.0.1:%d (is the stack already running?): %w", what, port, err)
+		return nil, fmt.Errorf("%s cannot listen on %s (is the stack already running?): %w", what, addr, err)
 	}
 	return ln, nil
 }

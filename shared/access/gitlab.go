@@ -45,6 +45,9 @@ type GitLabOptions struct {
 	Client *http.Client
 	// Now is the clock of the cache (default time.Now).
 	Now func() time.Time
+	// CacheLookup, when set, is told of each lookup of the decision cache
+	// and whether it held the decision, for the metrics.
+	CacheLookup func(hit bool)
 }
 
 // GitLab checks callers' GitLab tokens against the GitLab REST API: the
@@ -78,6 +81,9 @@ func NewGitLab(opts GitLabOptions) (*GitLab, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.CacheLookup == nil {
+		opts.CacheLookup = func(bool) {}
 	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{
@@ -156,7 +162,9 @@ func (g *GitLab) CheckProject(ctx context.Context, h http.Header, projectID int6
 		return ErrUnauthenticated
 	}
 	key := keyFor(cred, projectID)
-	if d, ok := g.cache.get(key, g.opts.Now()); ok {
+	d, ok := g.cache.get(key, g.opts.Now())
+	g.opts.CacheLookup(ok)
+	if ok {
 		return d.err
 	}
 	return g.flights.do(ctx, key, func() error {

@@ -261,6 +261,46 @@ func TestGitLabFailuresAreNotCached(t *testing.T) {
 	}
 }
 
+// TestGitLabCacheLookupsAreReported checks what the metrics hear of the
+// decision cache: a hit for each remembered decision, granted or refused,
+// and a miss for each question put to GitLab or to a failed GitLab.
+func TestGitLabCacheLookupsAreReported(t *testing.T) {
+	gl := gitlabtest.NewStandard()
+	defer gl.Close()
+	var mu sync.Mutex
+	var lookups []bool
+	g := newGitLab(t, gl.URL, GitLabOptions{CacheLookup: func(hit bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		lookups = append(lookups, hit)
+	}})
+	reporter := gitlabtest.Header(gitlabtest.PrivateToken, gitlabtest.Token(gitlabtest.PrivateToken, "reporter-via-project"))
+	steps := []struct {
+		name    string
+		project int64
+		fail    int
+		want    error
+		hit     bool
+	}{
+		{"first ask", 1, 0, nil, false},
+		{"granted, remembered", 1, 0, nil, true},
+		{"hidden project", gitlabtest.HiddenProject, 0, ErrProjectNotFound, false},
+		{"refusal, remembered", gitlabtest.HiddenProject, 0, ErrProjectNotFound, true},
+		{"GitLab failing", 2, 500, ErrUnavailable, false},
+		{"a failure is not remembered", 2, 500, ErrUnavailable, false},
+	}
+	for i, s := range steps {
+		gl.Fail(s.fail, 0, "")
+		wantDecision(t, g.CheckProject(context.Background(), reporter, s.project), s.want)
+		mu.Lock()
+		got := lookups
+		mu.Unlock()
+		if len(got) != i+1 || got[i] != s.hit {
+			t.Fatalf("%s: got lookups %v, want lookup %d a hit: %v", s.name, got, i, s.hit)
+		}
+	}
+}
+
 // TestGitLabCacheKeys inspects the cache: its keys are hashes of the
 // header and token, and no entry holds the token.
 func TestGitLabCacheKeys(t *testing.T) {

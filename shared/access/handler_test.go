@@ -53,8 +53,8 @@ func TestGitLabModeAnswers(t *testing.T) {
 	oauth := func(role string) http.Header {
 		return gitlabtest.Header(gitlabtest.OAuth, gitlabtest.Token(gitlabtest.OAuth, role))
 	}
-	const denied, notFound, unauthorized = `{"message":"Access Denied"}`, `{"message":"404 Project Not Found"}`, `{"message":"401 Unauthorized"}`
-	unavailable := `{"message":"503 Service Unavailable: caller access cannot be checked"}`
+	const denied, notFound, unauthorized = `{"message":"Access Denied","error":"Access Denied"}`, `{"message":"404 Project Not Found","error":"404 Project Not Found"}`, `{"message":"401 Unauthorized","error":"401 Unauthorized"}`
+	unavailable := `{"message":"503 Service Unavailable: caller access cannot be checked","error":"503 Service Unavailable: caller access cannot be checked"}`
 	type tc struct {
 		name    string
 		header  http.Header

@@ -91,7 +91,7 @@ func newJWT(c claimOptions, algs []string, key func(context.Context, *jwt.Token)
 
 // CheckProject implements Checker.
 func (j *JWT) CheckProject(ctx context.Context, h http.Header, projectID int64) error {
-	raw, ok := BearerToken(h)
+	raw, ok := jwtToken(h)
 	if !ok {
 		return ErrUnauthenticated
 	}
@@ -116,6 +116,18 @@ func BearerToken(h http.Header) (string, bool) {
 	}
 	tok := strings.TrimSpace(v[7:])
 	return tok, tok != ""
+}
+
+// jwtToken returns the caller's JWT: from "Authorization: Bearer <jwt>",
+// or, as Cube takes it and Cube's own client sends it, from a bare
+// "Authorization: <jwt>".
+func jwtToken(h http.Header) (string, bool) {
+	if tok, ok := BearerToken(h); ok {
+		return tok, true
+	}
+	v := strings.TrimSpace(h.Get("Authorization"))
+	// A value with a space names another scheme (Basic, Token): refused.
+	return v, v != "" && !strings.ContainsAny(v, " \t")
 }
 
 // ProjectsClaim checks that the claim named name lists projectID. A missing

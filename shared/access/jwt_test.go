@@ -76,7 +76,11 @@ func TestJWTCheckProject(t *testing.T) {
 		{"no header", "", 1, ErrUnauthenticated},
 		{"not bearer", "Basic dXNlcjpwYXNz", 1, ErrUnauthenticated},
 		{"bearer without token", "Bearer ", 1, ErrUnauthenticated},
-		{"raw token without Bearer", sign(t, jwt.SigningMethodHS256, []byte(testKey), valid()), 1, ErrUnauthenticated},
+		// As Cube takes it, and Cube's own client sends it.
+		{"raw token without Bearer", sign(t, jwt.SigningMethodHS256, []byte(testKey), valid()), 1, nil},
+		{"raw token of another project", sign(t, jwt.SigningMethodHS256, []byte(testKey), valid()), 2, ErrProjectNotFound},
+		{"raw garbage", "not.a.jwt", 1, ErrUnauthenticated},
+		{"another scheme with a token", "Token " + sign(t, jwt.SigningMethodHS256, []byte(testKey), valid()), 1, ErrUnauthenticated},
 		{"garbage", "Bearer not.a.jwt", 1, ErrUnauthenticated},
 		{"alg none", "Bearer " + unsignedNone(`{"exp":`+strconv.FormatInt(exp, 10)+`,"projects":[1],"iss":"gitlab.example.com","aud":"product-analytics"}`), 1, ErrUnauthenticated},
 		{"HS512 with the right key", "Bearer " + sign(t, jwt.SigningMethodHS512, []byte(testKey), valid()), 1, ErrUnauthenticated},

@@ -49,7 +49,7 @@ var answers = []struct {
 	{cube.ErrTimeout, http.StatusGatewayTimeout, with("Cube did not answer in time")},
 	{cube.ErrKeyUnavailable, http.StatusServiceUnavailable, with("the Cube API key cannot be read")},
 	{ErrUnconfigured, http.StatusServiceUnavailable, with("the service is not configured")},
-	{ErrAnswerTooLarge, http.StatusBadGateway, with("the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset)")},
+	{ErrAnswerTooLarge, http.StatusBadGateway, with("the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset), or for a gzip answer (Accept-Encoding: gzip)")},
 }
 
 // Answer returns the status and message the caller gets for err: an

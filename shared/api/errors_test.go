@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"productanalytics/internal/logcheck"
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/metrics"
 	"productanalytics/shared/request"
 )
 
@@ -38,7 +40,7 @@ func TestAnswer(t *testing.T) {
 		{&cube.Error{Kind: cube.ErrTimeout}, 504, "504 Gateway Timeout: Cube did not answer in time"},
 		{&cube.Error{Kind: cube.ErrKeyUnavailable}, 503, "503 Service Unavailable: the Cube API key cannot be read"},
 		{ErrUnconfigured, 503, "503 Service Unavailable: the service is not configured"},
-		{ErrAnswerTooLarge, 502, "502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset)"},
+		{ErrAnswerTooLarge, 502, "502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset), or for a gzip answer (Accept-Encoding: gzip)"},
 		{errors.New("a bug"), 500, "500 Internal Server Error"},
 	}
 	for _, tt := range tests {
@@ -70,12 +72,13 @@ func TestAnswerThatDoesNotFit(t *testing.T) {
 // the request id and no caching, and logs the status it answered.
 func TestUnconfigured(t *testing.T) {
 	logs := &logcheck.Buffer{}
-	h := Unconfigured(slog.New(slog.NewJSONHandler(logs, nil)))
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	h := Unconfigured(log, metrics.NewRecorder("ProductAnalytics/test", nil, log))
 	r := httptest.NewRequest("POST", "/projects/1/product_analytics/request/load", strings.NewReader(seedTracked))
 	r.Header.Set("X-Request-Id", "req-1")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	if w.Code != 503 || w.Body.String() != `{"message":"503 Service Unavailable: the service is not configured"}` {
+	if w.Code != 503 || w.Body.String() != `{"message":"503 Service Unavailable: the service is not configured","error":"503 Service Unavailable: the service is not configured"}` {
 		t.Fatalf("got %d %s", w.Code, w.Body)
 	}
 	for k, want := range map[string]string{"X-Request-Id": "req-1", "Cache-Control": "no-store", "Content-Type": "application/json"} {
@@ -85,5 +88,12 @@ func TestUnconfigured(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"request_id":"req-1","method":"POST","status":503`) {
 		t.Errorf("logged %s", logs)
+	}
+	// A stack that cannot serve shows in the 5xx alarm's metric.
+	got := published(t, logs.String())
+	for _, want := range []string{"Requests{StatusClass=5xx}=1", "Refusals{Reason=Unconfigured}=1"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("published %v, want %s", got, want)
+		}
 	}
 }

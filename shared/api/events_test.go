@@ -45,25 +45,27 @@ func TestAPIGatewayEvents(t *testing.T) {
 	}{
 		{"v2 load", v2, 200, cubeAnswer},
 		{"v1 meta", v1, 200, cubeAnswer},
-		{"v2 without token", noAuth, 401, `{"message":"401 Unauthorized"}`},
-		{"v2 other project", otherProject, 404, `{"message":"404 Project Not Found"}`},
+		{"v2 without token", noAuth, 401, `{"message":"401 Unauthorized","error":"401 Unauthorized"}`},
+		{"v2 other project", otherProject, 404, `{"message":"404 Project Not Found","error":"404 Project Not Found"}`},
 	}
 	for _, tt := range tests {
-		raw, _ := json.Marshal(tt.event)
-		out, err := lambdaHandler(context.Background(), raw)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		var status int
-		var body string
-		switch r := out.(type) {
-		case events.APIGatewayV2HTTPResponse:
-			status, body = r.StatusCode, r.Body
-		case events.APIGatewayProxyResponse:
-			status, body = r.StatusCode, r.Body
-		}
-		if status != tt.status || body != tt.body {
-			t.Errorf("%s: %d %s; want %d %s", tt.name, status, body, tt.status, tt.body)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			raw, _ := json.Marshal(tt.event)
+			out, err := lambdaHandler(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var status int
+			var body string
+			switch r := out.(type) {
+			case events.APIGatewayV2HTTPResponse:
+				status, body = r.StatusCode, r.Body
+			case events.APIGatewayProxyResponse:
+				status, body = r.StatusCode, r.Body
+			}
+			if status != tt.status || body != tt.body {
+				t.Errorf("got %d %s, want %d %s", status, body, tt.status, tt.body)
+			}
+		})
 	}
 }

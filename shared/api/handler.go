@@ -17,7 +17,9 @@ import (
 
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/metrics"
 	"productanalytics/shared/request"
+	"productanalytics/shared/trace"
 )
 
 // Cube is what the handler needs of a Cube client.
@@ -31,6 +33,7 @@ type Handler struct {
 	cube   Cube
 	log    *slog.Logger
 	opts   Options
+	gzip   gzipPool
 }
 
 // Options tune a Handler. The zero value serves every endpoint, with no
@@ -39,10 +42,14 @@ type Options struct {
 	// Endpoints limits the calls served (a Lambda function serves one);
 	// none means all.
 	Endpoints []cube.Endpoint
-	// AnswerFits, when set, says whether an answer fits what the transport
-	// can carry (a Lambda function's 6 MB); one that does not is answered
-	// ErrAnswerTooLarge.
+	// AnswerFits, when set, says whether an answer, as it would be sent
+	// (header and body, gzipped when the caller accepts it), fits what the
+	// transport can carry (a Lambda function's 6 MB); one that does not is
+	// answered ErrAnswerTooLarge.
 	AnswerFits func(header http.Header, body []byte) bool
+	// Metrics, when set, adds CloudWatch's embedded metrics to each
+	// request's log line.
+	Metrics *metrics.Recorder
 }
 
 // NewHandler returns the API handler.
@@ -60,98 +67,109 @@ type outcome struct {
 	cubeTime  time.Duration
 	polls     int
 	reason    error
+	encoding  string // of the answer sent, when not identity
+	bytes     int64  // of the answer's body as sent
+	// cubeCalled and continueWait say whether Cube was called, and
+	// whether the answer tells the caller to continue waiting.
+	cubeCalled, continueWait bool
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := RequestID(r.Header)
+	// The trace header goes with the request to Cube (the Cube client
+	// forwards it) and into the log line.
+	r = r.WithContext(trace.NewContext(r.Context(), trace.Incoming(r.Context(), r.Header)))
 	var o outcome
-	body, err := h.serve(w, r, id, &o)
-	status := h.write(w, id, body, err, &o)
-	logRequest(h.log, r, id, status, time.Since(start), o)
+	a, err := h.serve(w, r, id, &o)
+	status := h.write(w, r, id, a, err, &o)
+	logRequest(h.log, h.opts.Metrics, r, id, status, start, o)
 }
 
 // serve answers a request: Cube's answer, or what went wrong.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string, o *outcome) ([]byte, error) {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string, o *outcome) (answer, error) {
 	idText, endpoint, ok := route(r.URL.Path)
 	if !ok || !slices.Contains(h.opts.Endpoints, endpoint) {
-		return nil, ErrNoRoute
+		return answer{}, ErrNoRoute
 	}
 	o.endpoint = endpoint
-	if !allowed(endpoint, r.Method) {
-		w.Header().Set("Allow", "POST")
-		if endpoint == cube.Meta {
-			w.Header().Set("Allow", "GET, POST")
-		}
-		return nil, ErrMethod
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		return answer{}, ErrMethod
 	}
 	// Access first, so that a refused caller learns nothing of the request's
 	// validity, and waits for no body.
 	projectID, err := request.ProjectID(idText)
 	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	if err := h.access.CheckProject(r.Context(), r.Header, projectID); err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	o.projectID = projectID
 	call, err := request.Read(w, r, idText, endpoint != cube.Meta)
 	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	req := cube.Request{Endpoint: endpoint, ProjectID: projectID, RequestID: requestID}
-	if call.Query != nil {
-		req.Query = call.Query.AppendJSON(nil)
+	if len(call.Queries) > 0 {
+		req.Query = call.AppendQuery(nil)
 	}
 	cubeStart := time.Now()
 	res, err := h.cube.Do(r.Context(), req)
-	o.cubeTime = time.Since(cubeStart)
+	o.cubeTime, o.cubeCalled = time.Since(cubeStart), true
 	if res != nil {
-		o.polls = res.Polls
+		o.polls, o.continueWait = res.Polls, res.ContinueWait
 	}
 	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	if call.IncludeToken {
 		return withToken(res.Body, res.Token), nil
 	}
-	return res.Body, nil
+	return answer{body: res.Body}, nil
 }
 
-// write sends the answer: body with 200, or err's status and GitLab's
-// {"message": ...}. Every answer of the API goes out here, with its
-// request id and no caching, and returns the status the caller received.
-func (h *Handler) write(w http.ResponseWriter, requestID string, body []byte, err error, o *outcome) int {
+// write sends the answer: a with 200, or err's status and GitLab's
+// {"message": ...} (with the same text in "error", for Cube's clients).
+// Every answer of the API goes out here, with its request id and no
+// caching, and returns the status the caller received.
+func (h *Handler) write(w http.ResponseWriter, r *http.Request, requestID string, a answer, err error, o *outcome) int {
 	hd := w.Header()
 	hd.Set("X-Request-Id", requestID)
 	hd.Set("Content-Type", "application/json")
 	hd.Set("Cache-Control", "no-store")
-	if err == nil && h.opts.AnswerFits != nil && !h.opts.AnswerFits(hd, body) {
-		err = ErrAnswerTooLarge
+	hd.Set("Vary", "Accept-Encoding")
+	if err == nil {
+		if err = h.sendAnswer(w, r, a, o); err == nil {
+			return http.StatusOK
+		}
 	}
-	status := http.StatusOK
-	if err != nil {
-		o.reason = err
-		var msg string
-		status, msg = Answer(err)
-		body, _ = json.Marshal(struct {
-			Message string `json:"message"`
-		}{msg})
-	}
+	o.reason = err
+	status, msg := Answer(err)
+	// GitLab's clients read message; Cube's own client reads error.
+	body, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Error   string `json:"error"`
+	}{msg, msg})
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	w.Write(body)
+	n, _ := w.Write(body)
+	o.bytes = int64(n)
 	return status
 }
 
-// logRequest writes the one log line of a request.
-func logRequest(log *slog.Logger, r *http.Request, id string, status int, took time.Duration, o outcome) {
+// logRequest writes the one log line of a request, with its metrics.
+func logRequest(log *slog.Logger, m *metrics.Recorder, r *http.Request, id string, status int, start time.Time, o outcome) {
+	took := time.Since(start)
 	attrs := []slog.Attr{
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
 		slog.Int("status", status),
 		slog.Float64("duration_ms", ms(took)),
 	}
+	attrs = append(attrs, traceAttrs(r.Context(), id)...)
 	if o.endpoint != "" {
 		attrs = append(attrs, slog.String("endpoint", string(o.endpoint)))
 	}
@@ -161,6 +179,10 @@ func logRequest(log *slog.Logger, r *http.Request, id string, status int, took t
 	if o.cubeTime > 0 {
 		attrs = append(attrs, slog.Float64("cube_ms", ms(o.cubeTime)), slog.Int("polls", o.polls))
 	}
+	attrs = append(attrs, slog.Int64("bytes", o.bytes))
+	if o.encoding != "" {
+		attrs = append(attrs, slog.String("encoding", o.encoding))
+	}
 	level := slog.LevelInfo
 	if o.reason != nil {
 		attrs = append(attrs, slog.String("reason", o.reason.Error()))
@@ -168,22 +190,28 @@ func logRequest(log *slog.Logger, r *http.Request, id string, status int, took t
 			level = slog.LevelError
 		}
 	}
+	attrs = append(attrs, m.Request(metrics.Request{
+		At: start, Endpoint: string(o.endpoint), Status: status, Duration: took,
+		CubeCalled: o.cubeCalled, CubeTime: o.cubeTime, Polls: o.polls, ContinueWait: o.continueWait,
+		Reason: reasonName(o.reason),
+	})...)
 	log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Unconfigured serves every request with ErrUnconfigured (503), through
-// the same writer and log line as the API: it stands in for the API when
-// the configuration is invalid, whose cause was logged at start.
-func Unconfigured(log *slog.Logger) http.Handler {
+// the same writer and log line (and metrics, m may be nil) as the API: it
+// stands in for the API when the configuration is invalid, whose cause was
+// logged at start.
+func Unconfigured(log *slog.Logger, m *metrics.Recorder) http.Handler {
 	h := &Handler{log: log}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := RequestID(r.Header)
 		o := outcome{}
-		status := h.write(w, id, nil, ErrUnconfigured, &o)
-		logRequest(log, r, id, status, time.Since(start), o)
+		status := h.write(w, r, id, answer{}, ErrUnconfigured, &o)
+		logRequest(log, m, r, id, status, start, o)
 	})
 }
 
@@ -208,35 +236,6 @@ func route(path string) (id string, e cube.Endpoint, ok bool) {
 		return id, e, true
 	}
 	return "", "", false
-}
-
-// allowed reports whether method is served by an endpoint. GitLab registers
-// meta as POST while documenting GET, so it takes both.
-func allowed(e cube.Endpoint, method string) bool {
-	return method == http.MethodPost || e == cube.Meta && method == http.MethodGet
-}
-
-// withToken adds "token" to the top level of Cube's JSON object answer.
-func withToken(body []byte, token string) []byte {
-	i := 0
-	for i < len(body) && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t') {
-		i++
-	}
-	if i == len(body) || body[i] != '{' {
-		return body
-	}
-	out := make([]byte, 0, len(body)+len(token)+16)
-	out = append(out, `{"token":`...)
-	out = strconv.AppendQuote(out, token)
-	rest := body[i+1:]
-	j := 0
-	for j < len(rest) && (rest[j] == ' ' || rest[j] == '\n' || rest[j] == '\r' || rest[j] == '\t') {
-		j++
-	}
-	if j < len(rest) && rest[j] != '}' {
-		out = append(out, ',')
-	}
-	return append(out, rest...)
 }
 
 // RequestID returns the caller's X-Request-Id when it is a sane token, else a

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -196,7 +197,11 @@ func TestEndpoints(t *testing.T) {
 		{"GET", "/projects/1/product_analytics/request/meta", "", 200, "/cubejs-api/v1/meta"},
 		{"POST", "/projects/1/product_analytics/request/meta", "", 200, "/cubejs-api/v1/meta"},
 		{"GET", "/api/v4/projects/1/product_analytics/request/meta", "", 200, "/cubejs-api/v1/meta"},
-		{"GET", "/projects/1/product_analytics/request/load", "", 405, ""},
+		// As Cube's own client sends a query, and Cube takes it.
+		{"GET", "/projects/1/product_analytics/request/load?queryType=multi&query=" + url.QueryEscape(seed.TrackedEvents), "", 200, "/cubejs-api/v1/load"},
+		{"GET", "/projects/1/product_analytics/request/dry-run?query=" + url.QueryEscape(seed.Sessions), "", 200, "/cubejs-api/v1/dry-run"},
+		{"GET", "/projects/1/product_analytics/request/load", "", 400, ""},
+		{"PUT", "/projects/1/product_analytics/request/load", seedTracked, 405, ""},
 		{"DELETE", "/projects/1/product_analytics/request/meta", "", 405, ""},
 		{"POS", "/projects/1/product_analytics/request/load", seedTracked, 405, ""},
 		{"ET", "/projects/1/product_analytics/request/meta", "", 405, ""},
@@ -228,7 +233,7 @@ func TestEndpoints(t *testing.T) {
 			}
 		}
 	}
-	if w := serve(h, "GET", "/projects/1/product_analytics/request/load", auth, ""); w.Header().Get("Allow") != "POST" {
+	if w := serve(h, "PUT", "/projects/1/product_analytics/request/load", auth, ""); w.Header().Get("Allow") != "GET, POST" {
 		t.Errorf("405 without Allow: %v", w.Header())
 	}
 }
@@ -341,7 +346,7 @@ func TestWithToken(t *testing.T) {
 		{`[1]`, `[1]`},
 	}
 	for _, tt := range tests {
-		got := string(withToken([]byte(tt.in), "T"))
+		got := string(withToken([]byte(tt.in), "T").bytes())
 		if got != tt.want {
 			t.Errorf("withToken(%q) = %q; want %q", tt.in, got, tt.want)
 		}

@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"productanalytics/shared/trace"
 )
 
 // ErrUnsupportedEvent is returned for an event that is not an API Gateway
@@ -87,6 +89,7 @@ func requestV2(ctx context.Context, e *events.APIGatewayV2HTTPRequest) (*http.Re
 	if path == "" {
 		path = e.RequestContext.HTTP.Path
 	}
+	ctx = trace.WithGatewayRequestID(ctx, e.RequestContext.RequestID)
 	r, err := newRequest(ctx, e.RequestContext.HTTP.Method, path, e.RawQueryString, e.Body, e.IsBase64Encoded)
 	if err != nil {
 		return nil, err
@@ -112,6 +115,7 @@ func requestV1(ctx context.Context, e *events.APIGatewayProxyRequest) (*http.Req
 			q.Set(k, v)
 		}
 	}
+	ctx = trace.WithGatewayRequestID(ctx, e.RequestContext.RequestID)
 	r, err := newRequest(ctx, e.HTTPMethod, e.Path, q.Encode(), e.Body, e.IsBase64Encoded)
 	if err != nil {
 		return nil, err
@@ -176,8 +180,8 @@ var ErrTooLarge = errors.New("the answer is larger than a Lambda function may re
 // Fits reports whether an answer with this body stays within what a Lambda
 // function may return once it is a response event: the handler checks it
 // before answering, so that it can answer something else.
-func Fits(_ http.Header, body []byte) bool {
-	if utf8.Valid(body) {
+func Fits(h http.Header, body []byte) bool {
+	if text(h, body) {
 		return encodedFits(body)
 	}
 	return base64.StdEncoding.EncodedLen(len(body)) <= MaxResponseBytes-headroom
@@ -219,12 +223,19 @@ func (w *recorder) answer() answer {
 	if a.status == 0 {
 		a.status = http.StatusOK
 	}
-	if b := w.body.Bytes(); utf8.Valid(b) {
+	if b := w.body.Bytes(); text(w.header, b) {
 		a.body = string(b)
 	} else {
 		a.body, a.b64 = base64.StdEncoding.EncodeToString(b), true
 	}
 	return a
+}
+
+// text reports whether a body goes into the response event as text: UTF-8,
+// and not encoded (a gzipped body is bytes, which API Gateway takes in
+// base64).
+func text(h http.Header, body []byte) bool {
+	return h.Get("Content-Encoding") == "" && utf8.Valid(body)
 }
 
 // fits reports whether the answer stays within what Lambda may return once

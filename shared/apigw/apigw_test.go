@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"productanalytics/shared/trace"
 )
 
 // echo answers with what it was asked, so each test can see how the event
@@ -31,14 +33,15 @@ var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		"body":    string(body),
 		"remote":  r.RemoteAddr,
 		"hasDead": hasDeadline(r.Context()),
+		"gateway": trace.GatewayRequestID(r.Context()),
 	})
 })
 
 func hasDeadline(ctx context.Context) bool { _, ok := ctx.Deadline(); return ok }
 
 type echoed struct {
-	Method, Path, Auth, Reqid, Cookie, Body, Remote string
-	Query                                           map[string][]string
+	Method, Path, Auth, Reqid, Cookie, Body, Remote, Gateway string
+	Query                                                    map[string][]string
 }
 
 const v2Event = `{
@@ -84,7 +87,7 @@ func TestPayloadV2(t *testing.T) {
 		t.Fatalf("cookies %v", resp.Cookies)
 	}
 	if got.Method != "POST" || got.Path != "/projects/1/product_analytics/request/load" || got.Auth != "Bearer abc" ||
-		got.Body != `{"query":{}}` || got.Reqid != "gw-req-1" || got.Cookie != "c1=v1; c2=v2" || got.Remote != "203.0.113.9" ||
+		got.Body != `{"query":{}}` || got.Reqid != "gw-req-1" || got.Cookie != "c1=v1; c2=v2" || got.Remote != "203.0.113.9" || got.Gateway != "gw-req-1" ||
 		strings.Join(got.Query["x"], ",") != "1,2" || got.Query["include_token"][0] != "true" {
 		t.Fatalf("request seen as %+v", got)
 	}
@@ -104,7 +107,8 @@ func TestPayloadV1(t *testing.T) {
 	if resp.StatusCode != http.StatusTeapot || len(resp.MultiValueHeaders["Set-Cookie"]) != 2 {
 		t.Fatalf("response %+v", resp)
 	}
-	if got.Method != "POST" || got.Auth != "Bearer abc" || got.Body != `{"query":{}}` || got.Reqid != "caller-id" ||
+	// The caller's id is the request's; API Gateway's stays known beside it.
+	if got.Method != "POST" || got.Auth != "Bearer abc" || got.Body != `{"query":{}}` || got.Reqid != "caller-id" || got.Gateway != "gw-req-2" ||
 		got.Remote != "198.51.100.4" || strings.Join(got.Query["x"], ",") != "1,2" {
 		t.Fatalf("request seen as %+v", got)
 	}

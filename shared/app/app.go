@@ -21,6 +21,7 @@ import (
 	"productanalytics/shared/apigw"
 	"productanalytics/shared/config"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/metrics"
 	"productanalytics/shared/secrets"
 	"productanalytics/shared/warmup"
 )
@@ -58,14 +59,16 @@ func New(ctx context.Context, o Options) (http.Handler, *slog.Logger, error) {
 	o.defaults()
 	cfg, err := config.Load(o.Getenv)
 	log := slog.New(slog.NewJSONHandler(o.Log, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	counters := &metrics.Counters{}
+	rec := metrics.NewRecorder(cfg.MetricsNamespace, counters, log)
 	if err == nil {
 		var h http.Handler
-		if h, err = build(ctx, cfg, log, o); err == nil {
+		if h, err = build(ctx, cfg, log, rec, counters, o); err == nil {
 			return h, log, nil
 		}
 	}
 	log.Error("the API cannot start; every request will be answered 503", "error", err.Error())
-	return api.Unconfigured(log), log, err
+	return api.Unconfigured(log, rec), log, err
 }
 
 // Lambda builds, from the process's environment, the handler of a Lambda
@@ -78,17 +81,19 @@ func Lambda(e cube.Endpoint) http.Handler {
 // build wires the API from a valid configuration. The secrets the first
 // requests need are fetched at once, concurrently, so that a cold start
 // waits for one round trip to Secrets Manager rather than two in turn.
-func build(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (http.Handler, error) {
+func build(ctx context.Context, cfg config.Config, log *slog.Logger, rec *metrics.Recorder, counters *metrics.Counters, o Options) (http.Handler, error) {
 	sm, err := secretsManager(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	cubeKey := secrets.NewCache(secrets.SecretsManager(sm, cfg.CubeKeySecretID), cfg.SecretOptions())
+	cubeKey := secrets.NewCache(counted(secrets.SecretsManager(sm, cfg.CubeKeySecretID), counters), cfg.SecretOptions())
 	cubeKey.Prefetch()
 	var checker access.Checker
 	switch {
 	case cfg.AuthMode == config.AuthGitLab:
-		if checker, err = access.NewGitLab(cfg.GitLabOptions()); err != nil {
+		opts := cfg.GitLabOptions()
+		opts.CacheLookup = counters.AccessCacheLookup
+		if checker, err = access.NewGitLab(opts); err != nil {
 			return nil, fmt.Errorf("building the GitLab access checker: %w", err)
 		}
 	case cfg.JWKSURL != "":
@@ -97,12 +102,21 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) 
 			return nil, fmt.Errorf("building the JWKS access checker: %w", err)
 		}
 	default:
-		callerKey := secrets.NewCache(secrets.SecretsManager(sm, cfg.JWTSecretID), cfg.SecretOptions())
+		callerKey := secrets.NewCache(counted(secrets.SecretsManager(sm, cfg.JWTSecretID), counters), cfg.SecretOptions())
 		callerKey.Prefetch()
 		checker = access.NewJWT(cfg.JWTOptions(callerKey.Get))
 	}
 	client := cube.NewClient(cubeKey, cfg.CubeOptions())
-	return api.NewHandler(checker, client, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits}), nil
+	return api.NewHandler(checker, client, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec}), nil
+}
+
+// counted tells counters of each call fetch makes to Secrets Manager.
+func counted(fetch secrets.Fetcher, counters *metrics.Counters) secrets.Fetcher {
+	return func(ctx context.Context) (string, error) {
+		v, err := fetch(ctx)
+		counters.SecretFetched(err)
+		return v, err
+	}
 }
 
 func secretsManager(ctx context.Context, o Options) (secrets.GetSecretValueAPI, error) {
@@ -132,7 +146,8 @@ func Warmup(ctx context.Context, o Options) func(context.Context, json.RawMessag
 			return warmup.Summary{}, fmt.Errorf("the warm-up is not configured: %w", err)
 		}
 	}
-	key := secrets.NewCache(secrets.SecretsManager(sm, cfg.CubeKeySecretID), cfg.SecretOptions())
+	counters := &metrics.Counters{}
+	key := secrets.NewCache(counted(secrets.SecretsManager(sm, cfg.CubeKeySecretID), counters), cfg.SecretOptions())
 	key.Prefetch()
-	return warmup.NewRunner(cube.NewClient(key, cfg.CubeOptions()), log).Handler
+	return warmup.NewRunner(cube.NewClient(key, cfg.CubeOptions()), log, metrics.NewRecorder(cfg.MetricsNamespace, counters, log)).Handler
 }

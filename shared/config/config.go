@@ -14,6 +14,8 @@ import (
 
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/emf"
+	"productanalytics/shared/metrics"
 	"productanalytics/shared/secrets"
 )
 
@@ -77,6 +79,9 @@ type Config struct {
 
 	// LogLevel is the least level logged (LOG_LEVEL: debug, info, warn, error).
 	LogLevel slog.Level
+	// MetricsNamespace is the CloudWatch namespace of the metrics the log
+	// lines carry (METRICS_NAMESPACE).
+	MetricsNamespace string
 }
 
 // CubeVariables lists the variables LoadCube reads: those of every function
@@ -84,7 +89,7 @@ type Config struct {
 func CubeVariables() []string {
 	return []string{
 		"CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_TOKEN_ISSUER", "CUBE_REQUEST_TIMEOUT", "CUBE_WAIT_DEADLINE",
-		"SECRET_CACHE_TTL", "SECRET_STALE_FOR", "LOG_LEVEL",
+		"SECRET_CACHE_TTL", "SECRET_STALE_FOR", "LOG_LEVEL", "METRICS_NAMESPACE",
 	}
 }
 
@@ -129,6 +134,7 @@ func (r *reader) cube() Config {
 		SecretCacheTTL:     r.duration("SECRET_CACHE_TTL", secrets.DefaultTTL, time.Second, 24*time.Hour),
 		SecretStaleFor:     r.duration("SECRET_STALE_FOR", secrets.DefaultStaleFor, time.Second, 24*time.Hour),
 		LogLevel:           r.level("LOG_LEVEL"),
+		MetricsNamespace:   r.namespace("METRICS_NAMESPACE"),
 	}
 	if c.CubeRequestTimeout > c.CubeWaitDeadline {
 		r.fail("CUBE_REQUEST_TIMEOUT", errors.New("must not exceed CUBE_WAIT_DEADLINE"))
@@ -254,6 +260,15 @@ func (r *reader) duration(name string, def, lo, hi time.Duration) time.Duration 
 		return def
 	}
 	return d
+}
+
+func (r *reader) namespace(name string) string {
+	v := r.optional(name, metrics.DefaultNamespace)
+	if err := emf.CheckNamespace(v); err != nil {
+		r.fail(name, fmt.Errorf("%q is not a CloudWatch namespace (letters, digits and ._-/#:, not AWS/...)", v))
+		return metrics.DefaultNamespace
+	}
+	return v
 }
 
 func (r *reader) level(name string) slog.Level {

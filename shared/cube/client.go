@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"productanalytics/shared/trace"
 )
 
 // Endpoint is one of Cube's REST API calls.
@@ -66,11 +68,12 @@ type Options struct {
 
 // Client calls Cube. Build one per process; it is safe for concurrent use.
 type Client struct {
-	base  string
-	keys  Keys
-	http  *http.Client
-	opts  Options
-	sleep func(context.Context, time.Duration) error
+	base   string
+	keys   Keys
+	http   *http.Client
+	opts   Options
+	sleep  func(context.Context, time.Duration) error
+	tokens tokens
 }
 
 // NewHTTPClient returns the keep-alive client Cube is called with.
@@ -171,9 +174,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	refreshed := false
 	backoff := 50 * time.Millisecond
 	for {
-		// Minted for each send: a wait may outlast the token's 180 s (the
-		// warm-up's does), and a refreshed key needs a new one.
-		if res.Token, err = MintToken(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
+		// Taken for each send: a wait may outlast a token (the warm-up's
+		// does), and a refreshed key needs a new one.
+		if res.Token, err = c.tokens.get(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
 			return res, fmt.Errorf("signing the Cube token: %w", err)
 		}
 		status, answer, err := c.send(ctx, req, body, res.Token)
@@ -254,19 +257,30 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 	if req.RequestID != "" {
 		hreq.Header.Set("x-request-id", req.RequestID)
 	}
+	// The X-Ray trace goes on too: a load balancer in front of Cube logs
+	// it and keeps its Root, so that the trace reaches Cube's side.
+	if h := trace.FromContext(ctx); h != "" {
+		hreq.Header.Set(trace.Header, h)
+	}
 	resp, err := c.http.Do(hreq)
 	if err != nil {
 		return 0, nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
-	if err != nil {
+	tooLarge := &Error{Kind: ErrBadAnswer, Status: resp.StatusCode, Message: fmt.Sprintf("the answer is larger than %d bytes; lower the query's limit", c.opts.MaxResponseBytes)}
+	if resp.ContentLength > c.opts.MaxResponseBytes {
+		return 0, nil, tooLarge
+	}
+	// Read once into a buffer of the announced size, rather than growing
+	// (and copying) one: answers reach 12 MB.
+	buf := bytes.NewBuffer(make([]byte, 0, max(resp.ContentLength, 0)+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1)); err != nil {
 		return 0, nil, transportError(ctx, err)
 	}
-	if int64(len(answer)) > c.opts.MaxResponseBytes {
-		return 0, nil, &Error{Kind: ErrBadAnswer, Status: resp.StatusCode, Message: fmt.Sprintf("the answer is larger than %d bytes; lower the query's limit", c.opts.MaxResponseBytes)}
+	if int64(buf.Len()) > c.opts.MaxResponseBytes {
+		return 0, nil, tooLarge
 	}
-	return resp.StatusCode, answer, nil
+	return resp.StatusCode, buf.Bytes(), nil
 }
 
 func transportError(ctx context.Context, err error) error {

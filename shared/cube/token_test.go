@@ -166,3 +166,64 @@ func keysOf[V any](m map[string]V) []string {
 	}
 	return ks
 }
+
+func TestTokensAreReused(t *testing.T) {
+	base := time.Unix(1_700_000_000, 0)
+	var tk tokens
+	get := func(key string, project int64, at time.Duration) string {
+		t.Helper()
+		v, err := tk.get(key, project, "iss", base.Add(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	first := get("k1", 1, 0)
+	tests := []struct {
+		name      string
+		key       string
+		project   int64
+		at        time.Duration
+		wantFirst bool
+	}{
+		{"same project, a second later", "k1", 1, time.Second, true},
+		{"same project, as long as it keeps enough validity", "k1", 1, TokenLifetime - TokenMinValidity, true},
+		{"another project", "k1", 2, time.Second, false},
+		{"another key (a rotation)", "k2", 1, time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := get(tt.key, tt.project, tt.at); (got == first) != tt.wantFirst {
+				t.Errorf("got the first token %v, want %v", got == first, tt.wantFirst)
+			}
+		})
+	}
+	// Past the reuse window a new token comes, valid long enough for a
+	// caller of include_token.
+	later := TokenLifetime - TokenMinValidity + time.Second
+	tok := get("k1", 1, later)
+	if tok == first {
+		t.Fatal("a token with less than TokenMinValidity left was reused")
+	}
+	claims := jwt.MapClaims{}
+	if _, err := jwt.NewParser(jwt.WithoutClaimsValidation()).ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return []byte("k1"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := claims.GetExpirationTime()
+	if left := exp.Sub(base.Add(later)); left < TokenMinValidity {
+		t.Fatalf("the new token has %s left, want at least %s", left, TokenMinValidity)
+	}
+}
+
+func TestTokensStayBounded(t *testing.T) {
+	var tk tokens
+	now := time.Unix(1_700_000_000, 0)
+	for p := range int64(maxTokens + 10) {
+		if _, err := tk.get("k", p+1, "iss", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(tk.all); n > maxTokens {
+		t.Fatalf("%d tokens kept, want at most %d", n, maxTokens)
+	}
+}

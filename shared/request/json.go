@@ -3,9 +3,7 @@ package request
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 )
@@ -14,16 +12,12 @@ import (
 // in one linear pass, stops at the first bound it crosses, keeps the order
 // of object keys (query.order depends on it) and sees duplicate keys.
 type reader struct {
-	dec    *json.Decoder
+	scan   *scanner
 	peeked json.Token
 	has    bool
 }
 
-func newReader(data []byte) *reader {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return &reader{dec: dec}
-}
+func newReader(data []byte) *reader { return &reader{scan: newScanner(data)} }
 
 // token returns the next token.
 func (r *reader) token() (json.Token, error) {
@@ -31,11 +25,7 @@ func (r *reader) token() (json.Token, error) {
 		r.has = false
 		return r.peeked, nil
 	}
-	tok, err := r.dec.Token()
-	if err != nil {
-		return nil, syntaxError(err)
-	}
-	return tok, nil
+	return r.scan.token()
 }
 
 // peek returns the next token without taking it.
@@ -55,7 +45,7 @@ func (r *reader) more() bool {
 	if r.has {
 		return r.peeked != json.Delim('}') && r.peeked != json.Delim(']')
 	}
-	return r.dec.More()
+	return r.scan.more()
 }
 
 // null takes the next value if it is null, and reports whether it was.
@@ -70,10 +60,7 @@ func (r *reader) null() (bool, error) {
 
 // end checks that nothing follows the document.
 func (r *reader) end() error {
-	if r.has {
-		return &Error{Problem: "the request body has data after its JSON value"}
-	}
-	if _, err := r.dec.Token(); err != io.EOF {
+	if r.has || !r.scan.atEnd() {
 		return &Error{Problem: "the request body has data after its JSON value"}
 	}
 	return nil
@@ -200,17 +187,6 @@ func (r *reader) skip() error {
 			return nil
 		}
 	}
-}
-
-func syntaxError(err error) error {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return &Error{Problem: fmt.Sprintf("the request body is not valid JSON: %s at byte %d", se.Error(), se.Offset)}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &Error{Problem: "the request body is not valid JSON: it ends too early"}
-	}
-	return &Error{Problem: "the request body is not valid JSON: " + err.Error()}
 }
 
 func wrongType(field, what string) error {

@@ -345,7 +345,7 @@ func (r *reader) value(field string) (json.RawMessage, error) {
 		if !validValue(v) {
 			return nil, &Error{Field: field, Problem: fmt.Sprintf("must be text of at most %d bytes without control characters", MaxValueLength)}
 		}
-		return json.Marshal(v)
+		return appendString(make([]byte, 0, len(v)+2), v), nil
 	case json.Number:
 		f, err := v.Float64()
 		if err != nil {
@@ -672,17 +672,33 @@ func appendStrings(b []byte, list []string) []byte {
 	return append(b, ']')
 }
 
-// appendString appends s as a JSON string. The grammars keep names, dates
-// and zones to printable ASCII without quotes or backslashes, which need no
-// escaping; anything else goes through encoding/json.
+// appendString appends s as a JSON string: quote, backslash and control
+// characters escaped, the rest as it is (the scanner has already made any
+// invalid UTF-8 into U+FFFD).
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			enc, _ := json.Marshal(s) // a string always encodes
-			return append(b, enc...)
-		}
-	}
+	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	b = append(b, s...)
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }

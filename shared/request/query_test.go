@@ -297,7 +297,7 @@ func BenchmarkParseBody(b *testing.B) {
 					b.Fatal(err)
 				}
 				if err == nil {
-					body.Query.AppendJSON(nil)
+					Call{Queries: body.Queries, Blend: body.Blend}.AppendQuery(nil)
 				}
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -46,39 +47,51 @@ var (
 // the query.
 type Call struct {
 	ProjectID int64
-	// Query is nil for meta.
-	Query *Query
+	// Queries are the checked queries: none for meta, one, or several for
+	// a data-blending array (Cube answers with one result each).
+	Queries []*Query
+	// Blend says the queries came as an array, and go to Cube as one.
+	Blend bool
 	// IncludeToken asks for the Cube token in the answer.
 	IncludeToken bool
 }
 
+// AppendQuery appends the encoding of the call's queries that Cube gets:
+// the query, or the array of queries.
+func (c Call) AppendQuery(b []byte) []byte {
+	if !c.Blend {
+		return c.Queries[0].AppendJSON(b)
+	}
+	b = append(b, '[')
+	for i, q := range c.Queries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = q.AppendJSON(b)
+	}
+	return append(b, ']')
+}
+
 // Read reads a call from r: the project id (the path's id, which the
-// router found), and when withQuery is set, the body (read through
-// http.MaxBytesReader, at most MaxBodyBytes) with its query, and
-// include_token from the body or the query string. w is the response the
-// call will be answered on: past the size limit, the server closes the
-// connection after the answer.
+// router found), and when withQuery is set, the query with queryType and
+// include_token: from the JSON body of a POST (read through
+// http.MaxBytesReader, at most MaxBodyBytes), or from the query string of
+// a GET, as Cube's own client sends them (?query=...&queryType=multi).
+// include_token may also be in the query string of a POST. w is the
+// response the call will be answered on: past the size limit, the server
+// closes the connection after the answer.
 func Read(w http.ResponseWriter, r *http.Request, id string, withQuery bool) (Call, error) {
 	var c Call
 	var err error
 	if c.ProjectID, err = ProjectID(id); err != nil || !withQuery {
 		return c, err
 	}
-	if r.ContentLength > MaxBodyBytes {
-		return c, ErrBodyTooLarge
+	var b Body
+	if r.Method == http.MethodGet {
+		b, err = parseParams(r.URL.Query())
+	} else {
+		b, err = readBody(w, r)
 	}
-	var data []byte
-	if r.Body != nil {
-		data, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooLarge):
-			return c, ErrBodyTooLarge
-		case err != nil:
-			return c, &Error{Problem: "the request body could not be read"}
-		}
-	}
-	b, err := ParseBody(data)
 	if err != nil {
 		return c, err
 	}
@@ -86,8 +99,48 @@ func Read(w http.ResponseWriter, r *http.Request, id string, withQuery bool) (Ca
 	if err != nil {
 		return c, err
 	}
-	c.Query, c.IncludeToken = b.Query, b.IncludeToken || param
+	c.Queries, c.Blend, c.IncludeToken = b.Queries, b.Blend, b.IncludeToken || param
 	return c, nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) (Body, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return Body{}, ErrBodyTooLarge
+	}
+	var data []byte
+	if r.Body != nil {
+		var err error
+		data, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			return Body{}, ErrBodyTooLarge
+		case err != nil:
+			return Body{}, &Error{Problem: "the request body could not be read"}
+		}
+	}
+	return ParseBody(data)
+}
+
+// parseParams reads the query and queryType of a GET's query string.
+func parseParams(params url.Values) (Body, error) {
+	var b Body
+	if qt := params.Get("queryType"); qt != "" && qt != "multi" {
+		return b, &Error{Field: "queryType", Problem: `is not supported: only "multi" is`}
+	}
+	q := params.Get("query")
+	if q == "" {
+		return b, &Error{Field: "query", Problem: "is missing"}
+	}
+	if len(q) > MaxBodyBytes {
+		return b, ErrBodyTooLarge
+	}
+	r := newReader([]byte(q))
+	var err error
+	if b.Queries, b.Blend, err = r.queries("query"); err != nil {
+		return b, err
+	}
+	return b, r.end()
 }
 
 // ProjectID parses the path's project id. Only the canonical form of a
@@ -109,17 +162,19 @@ func ProjectID(s string) (int64, error) {
 	return id, nil
 }
 
-// Body is a validated load or dry-run request body.
+// Body is a checked load or dry-run request body.
 type Body struct {
-	// Query is the caller's Cube query, checked.
-	Query *Query
+	// Queries are the caller's queries, checked: one, or those of an array.
+	Queries []*Query
+	// Blend says the query was an array.
+	Blend bool
 	// IncludeToken asks for the Cube token in the answer.
 	IncludeToken bool
 }
 
-// ParseBody parses and checks a load or dry-run body: {"query": {...},
-// "queryType": "multi", "include_token": false}. Other keys are ignored, as
-// GitLab's API ignores them; none of them reaches Cube.
+// ParseBody parses and checks a load or dry-run body: {"query": {...} or
+// [{...}, ...], "queryType": "multi", "include_token": false}. Other keys
+// are ignored, as GitLab's API ignores them; none of them reaches Cube.
 func ParseBody(data []byte) (Body, error) {
 	if len(data) > MaxBodyBytes {
 		return Body{}, ErrBodyTooLarge
@@ -135,14 +190,8 @@ func ParseBody(data []byte) (Body, error) {
 			if null, err := r.null(); null || err != nil {
 				return err
 			}
-			if tok, err := r.peek(); err != nil {
-				return err
-			} else if tok != json.Delim('{') {
-				r.skip()
-				return &Error{Field: "query", Problem: "must be a JSON object (a Cube query)"}
-			}
-			q, err := r.query("query")
-			b.Query = q
+			var err error
+			b.Queries, b.Blend, err = r.queries("query")
 			return err
 		case "queryType":
 			if null, err := r.null(); null || err != nil {
@@ -168,10 +217,37 @@ func ParseBody(data []byte) (Body, error) {
 	if err := r.end(); err != nil {
 		return Body{}, err
 	}
-	if b.Query == nil {
+	if b.Queries == nil {
 		return Body{}, &Error{Field: "query", Problem: "is missing"}
 	}
 	return b, nil
+}
+
+// queries reads a query, or an array of at most MaxQueries queries (data
+// blending), at field.
+func (r *reader) queries(field string) ([]*Query, bool, error) {
+	tok, err := r.peek()
+	if err != nil {
+		return nil, false, err
+	}
+	if tok == json.Delim('{') {
+		q, err := r.query(field)
+		return []*Query{q}, false, err
+	}
+	if tok != json.Delim('[') {
+		r.skip()
+		return nil, false, &Error{Field: field, Problem: "must be a JSON object (a Cube query), or an array of them"}
+	}
+	var qs []*Query
+	err = r.array(field, "an array of queries", MaxQueries, func(i int) error {
+		q, err := r.query(field + "[" + strconv.Itoa(i) + "]")
+		qs = append(qs, q)
+		return err
+	})
+	if err == nil && len(qs) == 0 {
+		err = &Error{Field: field, Problem: "is an empty array of queries"}
+	}
+	return qs, true, err
 }
 
 // includeToken reads include_token: a JSON boolean, or the strings a form

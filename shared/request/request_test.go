@@ -2,6 +2,8 @@ package request
 
 import (
 	"errors"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -30,17 +32,19 @@ func TestProjectID(t *testing.T) {
 		{"１", 0, false}, // a full-width digit
 	}
 	for _, tt := range tests {
-		got, err := ProjectID(tt.in)
-		if tt.ok {
-			if err != nil || got != tt.want {
-				t.Errorf("ProjectID(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ProjectID(tt.in)
+			if tt.ok {
+				if err != nil || got != tt.want {
+					t.Errorf("got %d, %v; want %d", got, err, tt.want)
+				}
+				return
 			}
-			continue
-		}
-		var re *Error
-		if !errors.As(err, &re) || re.Field != "id" || !strings.HasPrefix(re.Error(), "id is invalid") {
-			t.Errorf("ProjectID(%q) error = %v; want a refusal naming id", tt.in, err)
-		}
+			var re *Error
+			if !errors.As(err, &re) || re.Field != "id" || !strings.HasPrefix(re.Error(), "id is invalid") {
+				t.Errorf("got error %v; want a refusal naming id", err)
+			}
+		})
 	}
 }
 
@@ -63,14 +67,18 @@ func TestParseBody(t *testing.T) {
 		{name: "limit at maximum", body: `{"query":{"measures":["TrackedEvents.count"],"limit":50000}}`},
 		{name: "measures of two cubes alone", body: `{"query":{"measures":["TrackedEvents.count","Sessions.count"]}}`},
 		{name: "dimensions only", body: `{"query":{"dimensions":["Sessions.agentName"]}}`},
+		{name: "blended queries", body: `{"query":[{"measures":["Sessions.count"],"timeDimensions":[{"dimension":"Sessions.startAt","granularity":"day"}]},{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.derivedTstamp","granularity":"day"}]}],"queryType":"multi"}`},
 
 		{name: "empty body", body: ``, status: 400, message: "query is missing"},
 		{name: "malformed JSON", body: `{"query":`, status: 400, message: "not valid JSON"},
 		{name: "not an object", body: `[1,2]`, status: 400, message: "must be a JSON object"},
 		{name: "query missing", body: `{"queryType":"multi"}`, status: 400, message: "query is missing"},
 		{name: "query null", body: `{"query":null}`, status: 400, message: "query is missing"},
-		{name: "query a string", body: `{"query":"TrackedEvents.count"}`, status: 400, message: "query must be a JSON object"},
-		{name: "query an array", body: `{"query":[{"measures":["TrackedEvents.count"]}]}`, status: 400, message: "query must be a JSON object"},
+		{name: "query a string", body: `{"query":"TrackedEvents.count"}`, status: 400, message: "query must be a JSON object (a Cube query), or an array of them"},
+		{name: "query an empty array", body: `{"query":[]}`, status: 400, message: "query is an empty array of queries"},
+		{name: "query an array of a string", body: `{"query":["x"]}`, status: 400, message: "query[0] must be a JSON object (a Cube query)"},
+		{name: "too many queries", body: `{"query":[` + strings.TrimSuffix(strings.Repeat(`{"measures":["A.b"]},`, MaxQueries+1), ",") + `]}`, status: 400, message: "query has more than 10 elements"},
+		{name: "a bad query in an array", body: `{"query":[{"measures":["A.b"]},{"measures":["A.b"],"timezone":"x'"}]}`, status: 400, message: "query[1].timezone is not a time zone"},
 		{name: "unsupported queryType", body: `{"query":{"measures":["Sessions.count"]},"queryType":"regular"}`, status: 400, message: "queryType"},
 		{name: "queryType not a string", body: `{"query":{"measures":["Sessions.count"]},"queryType":1}`, status: 400, message: "queryType"},
 		{name: "include_token garbage", body: `{"query":{"measures":["Sessions.count"]},"include_token":"maybe"}`, status: 400, message: "include_token"},
@@ -106,7 +114,7 @@ func TestParseBody(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParseBody: %v", err)
 				}
-				if b.IncludeToken != tt.token || b.Query == nil {
+				if b.IncludeToken != tt.token || len(b.Queries) == 0 {
 					t.Fatalf("ParseBody = %+v", b)
 				}
 				return
@@ -131,7 +139,7 @@ func TestParseBodyReencodesTheQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"measures":["TrackedEvents.count"],"limit":5,"timezone":"UTC","ungrouped":false}`
-	if got := string(b.Query.AppendJSON(nil)); got != want {
+	if got := string(b.Queries[0].AppendJSON(nil)); got != want {
 		t.Fatalf("query = %s; want %s", got, want)
 	}
 }
@@ -183,9 +191,53 @@ func FuzzParseBody(f *testing.F) {
 			}
 			return
 		}
-		enc := b.Query.AppendJSON(nil)
-		if _, err := ParseQuery(enc); err != nil {
+		enc := Call{Queries: b.Queries, Blend: b.Blend}.AppendQuery(nil)
+		again, err := ParseBody([]byte(`{"query":` + string(enc) + `}`))
+		if err != nil {
 			t.Fatalf("the query's encoding %s is refused: %v", enc, err)
 		}
+		if got := (Call{Queries: again.Queries, Blend: again.Blend}).AppendQuery(nil); string(got) != string(enc) {
+			t.Fatalf("encoded again:\n%s\nfirst:\n%s", got, enc)
+		}
 	})
+}
+
+func TestRead(t *testing.T) {
+	q := url.QueryEscape(`{"measures":["TrackedEvents.count"]}`)
+	tests := []struct {
+		name, method, target, body string
+		queries                    int
+		blend, token               bool
+		err                        string // "" for none
+	}{
+		{name: "POST body", method: "POST", target: "/x", body: `{"query":{"measures":["A.b"]}}`, queries: 1},
+		{name: "POST include_token in the query string", method: "POST", target: "/x?include_token=true", body: `{"query":{"measures":["A.b"]}}`, queries: 1, token: true},
+		{name: "POST blend", method: "POST", target: "/x", body: `{"query":[{"measures":["A.b"]},{"measures":["C.d"]}]}`, queries: 2, blend: true},
+		{name: "GET query string", method: "GET", target: "/x?queryType=multi&query=" + q, queries: 1},
+		{name: "GET include_token", method: "GET", target: "/x?include_token=1&query=" + q, queries: 1, token: true},
+		{name: "GET blend", method: "GET", target: "/x?query=" + url.QueryEscape(`[{"measures":["A.b"]}]`), queries: 1, blend: true},
+		{name: "GET without query", method: "GET", target: "/x", err: "query is missing"},
+		{name: "GET other queryType", method: "GET", target: "/x?queryType=regular&query=" + q, err: "queryType is not supported"},
+		{name: "GET bad JSON", method: "GET", target: "/x?query=%7B", err: "not valid JSON"},
+		{name: "GET trailing data", method: "GET", target: "/x?query=" + q + "x", err: "after its JSON value"},
+		{name: "POST too large", method: "POST", target: "/x", body: strings.Repeat(" ", MaxBodyBytes+1), err: ErrBodyTooLarge.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+			c, err := Read(httptest.NewRecorder(), r, "5", true)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %v, want an error containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ProjectID != 5 || len(c.Queries) != tt.queries || c.Blend != tt.blend || c.IncludeToken != tt.token {
+				t.Fatalf("got %+v, want %d queries, blend %v, token %v", c, tt.queries, tt.blend, tt.token)
+			}
+		})
+	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"productanalytics/shared/cube"
 	"productanalytics/shared/dashboards"
+	"productanalytics/shared/metrics"
+	"productanalytics/shared/trace"
 )
 
 // Cube is what a warm-up needs of a Cube client.
@@ -104,13 +106,15 @@ var ErrAllFailed = errors.New("every warm-up query failed")
 
 // Runner runs warm-ups with one Cube client.
 type Runner struct {
-	cube Cube
-	log  *slog.Logger
+	cube    Cube
+	log     *slog.Logger
+	metrics *metrics.Recorder
 }
 
-// NewRunner returns a Runner.
-func NewRunner(c Cube, log *slog.Logger) *Runner {
-	return &Runner{cube: c, log: log}
+// NewRunner returns a Runner; m, when not nil, adds the run's metrics to
+// its summary's log line.
+func NewRunner(c Cube, log *slog.Logger, m *metrics.Recorder) *Runner {
+	return &Runner{cube: c, log: log, metrics: m}
 }
 
 // Run warms every project-query pair of in, at most in.Concurrency at once.
@@ -161,10 +165,14 @@ func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
 			continue
 		}
 		sum.Failed++
-		r.log.Warn("warm-up query failed", "project_id", res.Project, "query", res.Query, "reason", res.Error, "duration_ms", res.DurationMs)
+		r.log.LogAttrs(ctx, slog.LevelWarn, "warm-up query failed", append(trace.Attrs(ctx), slog.Int64("project_id", res.Project),
+			slog.String("query", res.Query), slog.String("reason", res.Error), slog.Float64("duration_ms", res.DurationMs))...)
 	}
-	sum.DurationMs = ms(time.Since(sum.Started))
-	r.log.Info("warm-up", "ok", sum.OK, "failed", sum.Failed, "duration_ms", sum.DurationMs, "summary", sum)
+	took := time.Since(now)
+	sum.DurationMs = ms(took)
+	attrs := append(trace.Attrs(ctx), slog.Int("ok", sum.OK), slog.Int("failed", sum.Failed), slog.Float64("duration_ms", sum.DurationMs), slog.Any("summary", sum))
+	attrs = append(attrs, r.metrics.Warmup(metrics.Warmup{At: now, OK: sum.OK, Failed: sum.Failed, Duration: took})...)
+	r.log.LogAttrs(ctx, slog.LevelInfo, "warm-up", attrs...)
 	if sum.OK == 0 {
 		return sum, fmt.Errorf("%w (%d queries)", ErrAllFailed, sum.Failed)
 	}

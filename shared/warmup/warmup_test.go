@@ -1,6 +1,7 @@
 package warmup
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,9 @@ import (
 	"productanalytics/internal/wait"
 	"productanalytics/shared/cube"
 	"productanalytics/shared/dashboards"
+	"productanalytics/shared/emf"
+	"productanalytics/shared/metrics"
+	"productanalytics/shared/trace"
 )
 
 // fakeCube answers per project: projects in missing have no database, and
@@ -66,7 +70,7 @@ func (f *fakeCube) Do(ctx context.Context, req cube.Request) (*cube.Response, er
 	return &cube.Response{Body: []byte(`{"results":[{"data":[` + data + `]}]}`), Polls: 1}, nil
 }
 
-func runner(c Cube) *Runner { return NewRunner(c, slog.New(slog.NewJSONHandler(io.Discard, nil))) }
+func runner(c Cube) *Runner { return NewRunner(c, slog.New(slog.NewJSONHandler(io.Discard, nil)), nil) }
 
 func TestRunDefaultsToTheDashboards(t *testing.T) {
 	f := &fakeCube{gather: 3}
@@ -112,6 +116,47 @@ func TestPartialAndTotalFailure(t *testing.T) {
 	sum, err = runner(f).Run(context.Background(), Input{Projects: []int64{3}, Queries: q})
 	if !errors.Is(err, ErrAllFailed) || sum.Failed != 1 {
 		t.Fatalf("total failure: %v, %+v", err, sum)
+	}
+}
+
+// TestSummaryLineCarriesMetrics reads the summary's log line as CloudWatch
+// would: the run's successes, failures and duration; it and the line of
+// the failed query name the run's trace.
+func TestSummaryLineCarriesMetrics(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	r := NewRunner(&fakeCube{missing: map[int64]bool{3: true}}, log, metrics.NewRecorder("ProductAnalytics/test", nil, log))
+	q := []NamedQuery{{Name: "count", Query: json.RawMessage(`{"measures":["TrackedEvents.count"]}`)}}
+	ctx := trace.NewContext(context.Background(), "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+	if _, err := r.Run(ctx, Input{Projects: []int64{1, 2, 3}, Queries: q}); err != nil {
+		t.Fatal(err)
+	}
+	var summary string
+	traced := 0
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"warm-up"`) {
+			summary = line
+		}
+		if strings.Contains(line, `"trace_id":"1-5759e988-bd862e3fe1be46a994272793"`) {
+			traced++
+		}
+	}
+	if traced != 2 {
+		t.Errorf("%d lines name the trace, want the failure's and the summary's:\n%s", traced, logs.String())
+	}
+	data, err := emf.Extract([]byte(summary))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	got := map[string]float64{}
+	for _, d := range data {
+		if d.Namespace != "ProductAnalytics/test" || len(d.Dimensions) != 0 {
+			t.Errorf("%s in %s with dimensions %v, want ProductAnalytics/test and none", d.Name, d.Namespace, d.Dimensions)
+		}
+		got[d.Name] = d.Values[0]
+	}
+	if got[metrics.WarmupQueriesOK] != 2 || got[metrics.WarmupQueriesFailed] != 1 || got[metrics.WarmupDuration] <= 0 {
+		t.Errorf("got %v, want 2 ok, 1 failed and a duration", got)
 	}
 }
 
@@ -169,16 +214,18 @@ func TestParseEvent(t *testing.T) {
 		{"not an object", `[1]`, 0, 0, "not a JSON object"},
 	}
 	for _, tt := range tests {
-		in, err := ParseEvent(json.RawMessage(tt.event))
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%s: err %v; want %q", tt.name, err, tt.err)
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := ParseEvent(json.RawMessage(tt.event))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("got error %v, want %q", err, tt.err)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil || len(in.Projects) != tt.projects || in.Concurrency != tt.concurrency {
-			t.Errorf("%s: %+v, %v", tt.name, in, err)
-		}
+			if err != nil || len(in.Projects) != tt.projects || in.Concurrency != tt.concurrency {
+				t.Errorf("got %+v, %v; want %d projects, concurrency %d", in, err, tt.projects, tt.concurrency)
+			}
+		})
 	}
 	for _, bad := range []Input{{}, {Projects: []int64{0}}, {Projects: []int64{1}, Queries: []NamedQuery{{Name: "x", Query: json.RawMessage(`[]`)}}}} {
 		if _, err := runner(&fakeCube{}).Run(context.Background(), bad); err == nil || errors.Is(err, ErrAllFailed) {

@@ -183,7 +183,7 @@ func TestProjectsAreIsolated(t *testing.T) {
 	}
 	// Project 2's caller asking for project 1 is refused before Cube.
 	a := call(t, "POST", "/projects/1/product_analytics/request/load", 2, `{"query":{"measures":["TrackedEvents.count"]}}`)
-	if a.status != 404 || string(a.body) != `{"message":"404 Project Not Found"}` {
+	if a.status != 404 || string(a.body) != `{"message":"404 Project Not Found","error":"404 Project Not Found"}` {
 		t.Fatalf("project 2's token on project 1: %s", a)
 	}
 	hosts := rows(t, load(t, 2, `{"dimensions":["TrackedEvents.pageUrlhosts"],"limit":50}`))
@@ -199,14 +199,14 @@ func TestProjectsAreIsolated(t *testing.T) {
 
 func TestProjectWithoutData(t *testing.T) {
 	a := load(t, 3, `{"measures":["TrackedEvents.count"]}`)
-	if a.status != 404 || string(a.body) != `{"message":"404 Clickhouse Database Not Found"}` {
+	if a.status != 404 || string(a.body) != `{"message":"404 Clickhouse Database Not Found","error":"404 Clickhouse Database Not Found"}` {
 		t.Fatalf("project without data: %s", a)
 	}
 }
 
 func TestUnknownMember(t *testing.T) {
 	a := load(t, 1, `{"measures":["TrackedEvents.nope"]}`)
-	if a.status != 400 || string(a.body) != `{"message":"'nope' not found for path 'TrackedEvents.nope'"}` {
+	if a.status != 400 || string(a.body) != `{"message":"'nope' not found for path 'TrackedEvents.nope'","error":"'nope' not found for path 'TrackedEvents.nope'"}` {
 		t.Fatalf("unknown member: %s", a)
 	}
 	if strings.Contains(string(a.body), "stack") || strings.Contains(string(a.body), "node_modules") {

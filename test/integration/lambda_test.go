@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,13 +16,16 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"productanalytics/internal/rie"
+	"productanalytics/internal/samlocal"
 	"productanalytics/internal/stack"
 	"productanalytics/internal/wait"
 	"productanalytics/shared/access"
 	"productanalytics/shared/api"
-	"productanalytics/shared/config"
 	"productanalytics/shared/dashboards"
+	"productanalytics/shared/emf"
+	"productanalytics/shared/metrics"
 	"productanalytics/shared/request"
+	"productanalytics/shared/trace"
 	"productanalytics/shared/warmup"
 )
 
@@ -58,13 +60,45 @@ func bootstrap(t testing.TB, function string) string {
 	return bootstraps.paths[function]
 }
 
+// logicalIDs are the template's names of the functions.
+var logicalIDs = map[string]string{"load": "LoadFunction", "dryrun": "DryRunFunction", "meta": "MetaFunction", "warmup": "WarmupFunction"}
+
 // emulate runs a function's bootstrap under the runtime interface emulator
-// with the configuration the template gives it, pointed at the local stack.
+// as `sam local invoke` runs it against the local stack: with the
+// environment SAM CLI makes of the template and the --env-vars file `make
+// run` writes (here naming the stack as this machine reaches it, where a
+// container names it host.docker.internal).
 func emulate(t testing.TB, function string) *rie.Emulator {
 	t.Helper()
-	e := env.APIEnv()
-	e["LOG_LEVEL"] = "info"
-	return rie.Start(t, rie.Options{Bootstrap: bootstrap(t, function), Env: rie.EnvFromMap(e), FunctionName: function, Output: apiLogs})
+	id := logicalIDs[function]
+	return rie.Start(t, rie.Options{Bootstrap: bootstrap(t, function), Env: rie.EnvFromMap(samEnv(t, id)), FunctionName: id, Output: apiLogs})
+}
+
+// samEnv is the environment SAM CLI gives function id: the template's
+// environment merged with the --env-vars file, written and read back as
+// SAM CLI reads it, and --region as the printed commands pass it.
+func samEnv(t testing.TB, id string) map[string]string {
+	t.Helper()
+	tpl, err := samlocal.ReadTemplate(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := samlocal.NewEnvFile(tpl, env.FunctionEnv(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sam-env.json")
+	if err := f.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = samlocal.ReadEnvFile(path); err != nil {
+		t.Fatal(err)
+	}
+	e, err := tpl.Environment(id, samlocal.Invocation{EnvVars: f, Region: samlocal.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // proxyEvent is what a test reads of an API Gateway event to know what the
@@ -144,8 +178,13 @@ func expect(t *testing.T, ev proxyEvent) expected {
 }
 
 // TestEventsUnderTheEmulator runs every API event of events/ through the
-// real bootstrap of its function under aws-lambda-rie, against the local
-// stack, and checks the answer.
+// real bootstrap of its function under aws-lambda-rie, as `sam local` runs
+// it with the environment file `make run` writes, against the local stack.
+// It checks the answer, the function's log line (its request id, the trace
+// id of the event's X-Amzn-Trace-Id, and the metrics CloudWatch would take
+// from it), and that Cube logged a load under the same request id. (The
+// emulator hands the function no trace header of its own, as Lambda does
+// with active tracing: the shared/api tests cover that one.)
 func TestEventsUnderTheEmulator(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(root, "events", "*.json"))
 	emulators := map[string]*rie.Emulator{}
@@ -206,13 +245,63 @@ func TestEventsUnderTheEmulator(t *testing.T) {
 				id = ev.requestID
 			}
 			// The line reaches us through the emulator's pipe, after the answer.
+			var line string
 			wait.Until(t, fmt.Sprintf("a log line with request_id %q in the function's output", id), func() bool {
-				return strings.Contains(e.Output(), `"request_id":"`+id+`"`)
+				line = requestLine(e.Output(), id)
+				return line != ""
 			})
+			checkLambdaLine(t, line, want, trace.ID(ev.header.Get(trace.Header)))
+			if want.status == 200 && want.function == "load" {
+				wait.Until(t, fmt.Sprintf("Cube's log of request %s", id), func() bool {
+					return strings.Contains(cubeLogs.String(), `"requestId":"`+id+`"`)
+				})
+			}
 		})
 	}
 	if seen < 5 {
 		t.Fatalf("only %d API events in events/", seen)
+	}
+}
+
+// requestLine returns the API's log line of request id in logs, "" if none.
+func requestLine(logs, id string) string {
+	for l := range strings.SplitSeq(logs, "\n") {
+		if strings.Contains(l, `"msg":"request"`) && strings.Contains(l, `"request_id":"`+id+`"`) {
+			return l
+		}
+	}
+	return ""
+}
+
+// checkLambdaLine checks a function's request line under the emulator: the
+// trace its request came in (traceID; none when ""), the invocation, and
+// the metrics CloudWatch takes from it, in the namespace the template gives
+// a stack sam local names "local".
+func checkLambdaLine(t *testing.T, line string, want expected, traceID string) {
+	t.Helper()
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(line), &fields); err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	if got, _ := fields["trace_id"].(string); got != traceID || fields["lambda_request_id"] == nil {
+		t.Errorf("trace_id %v, lambda_request_id %v; want %s and the invocation's id: %s", fields["trace_id"], fields["lambda_request_id"], traceID, line)
+	}
+	data, err := emf.Extract([]byte(line))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, line)
+	}
+	endpoint := map[string]string{"load": "load", "dryrun": "dry-run", "meta": "meta"}[want.function]
+	class := fmt.Sprintf("%dxx", want.status/100)
+	var requests, refusals bool
+	for _, d := range data {
+		if d.Namespace != "ProductAnalytics/local" {
+			t.Errorf("%s in namespace %q, want ProductAnalytics/local", d.Name, d.Namespace)
+		}
+		requests = requests || d.Name == metrics.Requests && d.Dimensions[metrics.Endpoint] == endpoint && d.Dimensions[metrics.StatusClass] == class
+		refusals = refusals || d.Name == metrics.Refusals
+	}
+	if !requests || refusals != (want.status != 200) {
+		t.Errorf("Requests{Endpoint=%s,StatusClass=%s}: %v, Refusals: %v; want the request counted, refused when not 200: %s", endpoint, class, requests, refusals, line)
 	}
 }
 
@@ -235,13 +324,7 @@ func TestWarmupUnderTheEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := map[string]string{}
-	for k, v := range env.APIEnv() {
-		if slices.Contains(config.CubeVariables(), k) || strings.HasPrefix(k, "AWS_") {
-			e[k] = v
-		}
-	}
-	em := rie.Start(t, rie.Options{Bootstrap: bootstrap(t, "warmup"), Env: rie.EnvFromMap(e), FunctionName: "warmup", Output: apiLogs})
+	em := emulate(t, "warmup")
 	out, err := em.Invoke(context.Background(), raw)
 	if err != nil {
 		t.Fatal(err)
@@ -253,5 +336,26 @@ func TestWarmupUnderTheEmulator(t *testing.T) {
 	want := len(in.Projects) * len(dashboards.Queries(time.Now()))
 	if sum.OK != want || sum.Failed != 0 {
 		t.Fatalf("ok %d failed %d; want %d ok: %s", sum.OK, sum.Failed, want, truncate(string(out), 500))
+	}
+	// The summary's line carries the run's metrics.
+	var line string
+	wait.Until(t, "the warm-up's summary line", func() bool {
+		for l := range strings.SplitSeq(em.Output(), "\n") {
+			if strings.Contains(l, `"msg":"warm-up"`) {
+				line = l
+			}
+		}
+		return line != ""
+	})
+	data, err := emf.Extract([]byte(line))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, line)
+	}
+	got := map[string]float64{}
+	for _, d := range data {
+		got[d.Name] = d.Values[0]
+	}
+	if got[metrics.WarmupQueriesOK] != float64(want) || got[metrics.WarmupQueriesFailed] != 0 || got[metrics.SecretFetches] < 1 {
+		t.Errorf("the summary's metrics %v; want %d ok, none failed, the Cube key's fetch", got, want)
 	}
 }

@@ -17,48 +17,6 @@ import (
 	"productanalytics/shared/cube"
 )
 
-// BenchmarkSeedLoad is the warm latency of the seed's first example through
-// the API, beside the same query sent straight to Cube: the two alternate in
-// each iteration, so that both see the same machine, and the difference is
-// what the API adds (access check, validation, token, one more hop).
-func BenchmarkSeedLoad(b *testing.B) {
-	body := `{"query":` + seedTracked + `,"queryType":"multi"}`
-	caller := "Bearer " + stack.Token(time.Hour, 1)
-	cubeToken, err := cube.MintToken(stack.LocalCubeKey, 1, "bench", time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	client := &http.Client{}
-	post := func(url, auth string) time.Duration {
-		start := time.Now()
-		req, _ := http.NewRequestWithContext(context.Background(), "POST", url, strings.NewReader(body))
-		req.Header.Set("Authorization", auth)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"data":[{`)) {
-			b.Fatalf("%d %s", resp.StatusCode, truncate(string(out), 300))
-		}
-		return time.Since(start)
-	}
-	apiURL, cubeURL := env.APIURL+"/api/v4/projects/1/product_analytics/request/load", env.CubeURL+"/cubejs-api/v1/load"
-	// Both first, so that Cube's cache holds the answer for each.
-	post(apiURL, caller)
-	post(cubeURL, cubeToken)
-	var viaAPI, direct []time.Duration
-	for b.Loop() {
-		viaAPI = append(viaAPI, post(apiURL, caller))
-		direct = append(direct, post(cubeURL, cubeToken))
-	}
-	b.ReportMetric(median(viaAPI), "median-ms/api")
-	b.ReportMetric(median(direct), "median-ms/cube-direct")
-	b.ReportMetric(median(viaAPI)-median(direct), "ms-added")
-}
-
 // BenchmarkLambdaLoad runs the load function's real bootstrap under the
 // runtime interface emulator with the seed's first example, against the
 // local stack. "cold" launches a new execution environment each time and

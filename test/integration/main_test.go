@@ -31,6 +31,7 @@ var (
 	env           *stack.Stack
 	root, dataDir string
 	apiLogs       = &logcheck.Buffer{}
+	cubeLogs      = &logcheck.Buffer{}
 	continueWt    = time.Second
 	slowQuery     = 2500 * time.Millisecond
 )
@@ -58,13 +59,12 @@ func run(m *testing.M) int {
 	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr); err != nil {
 		return fail(err)
 	}
-	cubeLog := &logcheck.Buffer{}
 	env, err = stack.Start(ctx, stack.Options{
 		Root: root, DataDir: dataDir, ContinueWait: continueWt, TestModel: true, SlowQuery: slowQuery,
-		Log: apiLogs, CubeLog: cubeLog,
+		Log: apiLogs, CubeLog: cubeLogs,
 	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, cubeLog.String())
+		fmt.Fprintln(os.Stderr, cubeLogs.String())
 		return fail(err)
 	}
 	code := m.Run()
@@ -73,7 +73,7 @@ func run(m *testing.M) int {
 		code = 1
 	}
 	if code == 0 {
-		code = checkLogs(apiLogs.String() + cubeLog.String())
+		code = checkLogs(apiLogs.String() + cubeLogs.String())
 	}
 	return code
 }

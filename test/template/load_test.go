@@ -2,14 +2,14 @@ package template_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"productanalytics/internal/samlocal"
 )
 
 // root is the project's root, relative to this package.
@@ -36,6 +36,7 @@ type parameter struct {
 
 type resource struct {
 	Type       string          `json:"Type"`
+	Condition  string          `json:"Condition"`
 	Metadata   map[string]any  `json:"Metadata"`
 	Properties json.RawMessage `json:"Properties"`
 }
@@ -48,9 +49,12 @@ type functionProps struct {
 	Handler       string   `json:"Handler"`
 	CodeUri       any      `json:"CodeUri"`
 	Timeout       int      `json:"Timeout"`
+	Tracing       string   `json:"Tracing"`
 	Role          any      `json:"Role"`
-	Policies      []any    `json:"Policies"`
-	Environment   struct {
+	// ReservedConcurrentExecutions is the function's own only.
+	ReservedConcurrentExecutions any   `json:"ReservedConcurrentExecutions"`
+	Policies                     []any `json:"Policies"`
+	Environment                  struct {
 		Variables map[string]any `json:"Variables"`
 	} `json:"Environment"`
 	LoggingConfig map[string]any `json:"LoggingConfig"`
@@ -77,7 +81,7 @@ func loadTemplate(t *testing.T) *template {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("template.yaml: %v", err)
 	}
-	v, err := longForm(&doc)
+	v, err := samlocal.LongForm(&doc)
 	if err != nil {
 		t.Fatalf("template.yaml: %v", err)
 	}
@@ -90,73 +94,6 @@ func loadTemplate(t *testing.T) *template {
 		t.Fatalf("template.yaml: %v", err)
 	}
 	return &tpl
-}
-
-// longForm converts a YAML node to a JSON-able value, turning the short
-// forms of intrinsic functions (!Ref X, !GetAtt A.B, !Sub s, !If [...])
-// into their long forms.
-func longForm(n *yaml.Node) (any, error) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			return nil, nil
-		}
-		return longForm(n.Content[0])
-	case yaml.AliasNode:
-		return longForm(n.Alias)
-	}
-	if tag := n.Tag; strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!") {
-		name := tag[1:]
-		switch {
-		case name == "Ref" || name == "Condition":
-			return map[string]any{name: n.Value}, nil
-		case name == "GetAtt" && n.Kind == yaml.ScalarNode:
-			res, attr, ok := strings.Cut(n.Value, ".")
-			if !ok {
-				return nil, fmt.Errorf("line %d: !GetAtt %q is not Resource.Attribute", n.Line, n.Value)
-			}
-			return map[string]any{"Fn::GetAtt": []any{res, attr}}, nil
-		}
-		plain := *n
-		plain.Tag = ""
-		v, err := longForm(&plain)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"Fn::" + name: v}, nil
-	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		m := make(map[string]any, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
-			if _, dup := m[k]; dup {
-				return nil, fmt.Errorf("line %d: key %q appears twice", n.Content[i].Line, k)
-			}
-			v, err := longForm(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			m[k] = v
-		}
-		return m, nil
-	case yaml.SequenceNode:
-		l := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := longForm(c)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, v)
-		}
-		return l, nil
-	default:
-		var v any
-		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
-		return v, nil
-	}
 }
 
 // functions returns the template's functions, sorted by logical ID, with
@@ -187,6 +124,9 @@ func (tpl *template) functions(t *testing.T) []function {
 		}
 		if p.Timeout == 0 {
 			p.Timeout = g.Timeout
+		}
+		if p.Tracing == "" {
+			p.Tracing = g.Tracing
 		}
 		vars := map[string]any{}
 		for k, v := range g.Environment.Variables {

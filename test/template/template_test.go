@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"productanalytics/internal/samlocal"
 	"productanalytics/shared/api"
 	"productanalytics/shared/config"
 	"productanalytics/shared/cube"
@@ -34,6 +36,13 @@ import (
 // unusedVariables are config.Variables that template.yaml deliberately does
 // not set, each with the reason. None today.
 var unusedVariables = map[string]string{}
+
+// sdkVariables are variables template.yaml declares that the AWS SDK reads,
+// not shared/config, each with the reason. Each is empty in the template,
+// which the SDK takes as unset (TestSDKVariablesChangeNothingDeployed).
+var sdkVariables = map[string]string{
+	"AWS_ENDPOINT_URL_SECRETS_MANAGER": "sam local's --env-vars file points it at the local stack's Secrets Manager emulator; SAM sets only declared variables",
+}
 
 // notDeployed are function packages template.yaml does not deploy yet,
 // each with the reason.
@@ -251,8 +260,10 @@ func (fakeCube) Do(context.Context, cube.Request) (*cube.Response, error) {
 // serving endpoints would answer it (no endpoints: all of them).
 func serve(method, path string, endpoints ...cube.Endpoint) int {
 	h := api.NewHandler(allowAll{}, fakeCube{}, slog.New(slog.NewTextHandler(io.Discard, nil)), api.Options{Endpoints: endpoints})
-	body := `{"query":{"measures":["TrackedEvents.count"]},"queryType":"multi"}`
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	const query = `{"measures":["TrackedEvents.count"]}`
+	// A query in the body, and in the query string as a GET carries it.
+	body := `{"query":` + query + `,"queryType":"multi"}`
+	r := httptest.NewRequest(method, path+"?queryType=multi&query="+url.QueryEscape(query), strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
@@ -380,6 +391,9 @@ func TestSamconfigSetsTheTemplatesParameters(t *testing.T) {
 	}
 }
 
+// value resolves a literal, a !Ref of a parameter or a pseudo parameter,
+// or a !Sub of them, as CloudFormation would for a stack of stackName in
+// region.
 func (r *resolver) value(v any) (string, bool) {
 	switch v := v.(type) {
 	case string:
@@ -387,12 +401,18 @@ func (r *resolver) value(v any) (string, bool) {
 	case int:
 		return strconv.Itoa(v), true
 	}
-	if name, ok := ref(v); ok {
-		s, ok := r.values[name]
-		return s, ok
+	values := map[string]string{"AWS::StackName": stackName, "AWS::Region": region, "AWS::AccountId": "123456789012", "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+	for k, v := range r.values {
+		values[k] = v
 	}
-	return "", false
+	return samlocal.Resolve(v, values)
 }
+
+// The stack the template tests deploy in their minds.
+const (
+	stackName = "product-analytics-api"
+	region    = "eu-west-1"
+)
 
 // samconfigOverrides reads the default environment's parameter_overrides,
 // one "Key=Value ..." string, possibly a multi-line one whose lines end in
@@ -443,7 +463,13 @@ func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 				t.Errorf("%s: config reads %s, template.yaml does not set it", f.ID, v)
 			}
 		}
-		for v := range vars {
+		for v, val := range vars {
+			if _, sdk := sdkVariables[v]; sdk {
+				if val != "" {
+					t.Errorf("%s: %s is %v; the deployed stack must leave it empty", f.ID, v, val)
+				}
+				continue
+			}
 			if !want[v] {
 				t.Errorf("%s: template.yaml sets %s, which config does not read", f.ID, v)
 			}
