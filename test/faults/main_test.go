@@ -30,9 +30,6 @@ const (
 	// keys shows apart from merely serving cached ones.
 	secretTTL      = 1 * time.Second
 	secretStaleFor = 6 * time.Second
-	// secretRetryAfter is the secrets cache's pause after a failed fetch
-	// (secrets.Options.RetryAfter's default).
-	secretRetryAfter = 5 * time.Second
 )
 
 // apiEnv is the configuration of the stack's API and of the functions.
