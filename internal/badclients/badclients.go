@@ -28,7 +28,6 @@ type Trickler struct {
 	mu     sync.Mutex
 	answer *http.Response
 	body   []byte
-	sent   int
 }
 
 // Trickle connects to addr, sends head (a request line and headers, without
@@ -62,9 +61,6 @@ func (t *Trickler) send(every time.Duration) {
 		if _, err := t.conn.Write([]byte("{")); err != nil {
 			return
 		}
-		t.mu.Lock()
-		t.sent++
-		t.mu.Unlock()
 	}
 }
 
@@ -90,13 +86,6 @@ func (t *Trickler) Answer() (*http.Response, []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.answer, t.body
-}
-
-// Sent is how many body bytes went out.
-func (t *Trickler) Sent() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.sent
 }
 
 // Closed is closed once the server has closed the connection (or Close was

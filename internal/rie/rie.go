@@ -254,10 +254,16 @@ func launch(ctx context.Context, emulator, bootstrap string, o Options) (*Emulat
 		return nil, err
 	}
 	// A dial, not a request: the only path the emulator serves is the
-	// invoke itself.
-	if err := e.proc.WaitReady(ctx, 2*time.Millisecond, child.Listening(addr)); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("%w; its output:\n%s", err, e.Output())
+	// invoke itself. The runtime API too: the emulator starts it beside the
+	// invoke's listener, and a bootstrap started by an invoke before it
+	// listens finds nothing and exits, failing that invoke (seen on a busy
+	// machine).
+	runtimeAPI := "127.0.0.1:" + strconv.Itoa(ports[1])
+	for _, a := range []string{addr, runtimeAPI} {
+		if err := e.proc.WaitReady(ctx, 2*time.Millisecond, child.Listening(a)); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("%w; its output:\n%s", err, e.Output())
+		}
 	}
 	e.Ready = time.Since(e.Launched)
 	return e, nil
