@@ -10,7 +10,7 @@ SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
+.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants soak clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports; LISTEN=0.0.0.0
@@ -89,7 +89,8 @@ lint:
 ## dashboard opening; answers from 20 KB to 12 MB with and without gzip; the
 ## load function's cold start and warm invoke; a slow dashboard query's first
 ## load with and without a warm-up; what one Cube serves to 1 to 64 callers
-## at once (the template's limits); the bootstraps' sizes
+## at once (the template's limits); the load function's memory over 20,000
+## warm invokes; the bootstraps' sizes
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./shared/...
 	$(GO) test -run '^$$' -bench 'Proxies|AnswerSizes' -benchtime 1x -count 1 ./test/integration/
@@ -98,6 +99,19 @@ bench: build
 	$(GO) test -run '^$$' -bench 'LambdaLoad/warm' -benchtime 200x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'OneCube' -benchtime 400x -count 1 ./test/integration/
+	$(GO) test -run '^$$' -bench 'LambdaWarmRSS' -benchtime 20000x -count 1 -timeout 30m ./test/integration/
+
+## soak: the local stack as make run starts it, under a steady mix of the
+## API's calls (projects 1 and 2, refusals, bad inputs) with CONCURRENCY
+## in flight (16) for DURATION (10m); prints requests/s, answers by status,
+## latency, and the API's and Cube's memory and descriptors as it goes.
+## Not part of make test, which runs a one-minute soak.
+CONCURRENCY ?= 16
+DURATION ?= 10m
+soak:
+	@mkdir -p bin
+	$(GO) build -o bin/devstack ./cmd/devstack
+	$(GO) run ./cmd/soak -devstack bin/devstack -concurrency $(CONCURRENCY) -duration $(DURATION)
 
 ## bench-tenants: what each active project costs one Cube with its default
 ## bounds: RSS at TENANTS projects (default 10,100,500,1000) and over two

@@ -20,7 +20,8 @@
 //                               off only with CUBE_TEST_MODEL=1, to test the store alone
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
 //   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
-//   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps
+//   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps, and
+//                               the SQL of each query with its values
 //   CUBE_MAX_TENANTS            tenants whose orchestrator and answers are kept (default 1000)
 //   CUBE_TENANT_KEEP_ALIVE      seconds a tenant's orchestrator is kept unused (default 1200)
 //   CUBE_MAX_OPEN_DATABASES     duckdb: tenants' databases open at once (default 16)
@@ -196,12 +197,32 @@ const QUEUE_AND_CACHE_EVENTS = new Set([
   'Query started', 'Query completed', 'Found cache entry', 'Missing cache for', 'Using cache for',
   'Renewed', 'Found in memory cache entry', 'Renewing existing key', 'Waiting for renew',
   'Query Rewrite', 'Query Rewrite completed', 'Load Request SQL', 'Executing SQL', 'REST API Request',
+  'Skip processing', 'Skipping free processing lock', 'Finished waiting for query', 'Dropping Cache',
+  'Removing orphaned query', 'Requested renew', 'Force no cache for',
 ]);
 const VERBOSE = process.env.CUBE_VERBOSE_LOG === '1';
+// Fields holding a query's SQL (kilobytes each) or its bound values (the
+// callers' filter strings), at any depth: Cube's queue events nest the
+// query inside. A string `query` is SQL; an object one is the REST query,
+// which stays.
+const SQL_FIELDS = new Set(['sql', 'params', 'values', 'query_values', 'queryKey', 'cacheKey']);
+
+function withoutSql(value, depth = 0) {
+  if (depth > 5 || value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) {
+    return value;
+  }
+  const out = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (SQL_FIELDS.has(key) || (key === 'query' && typeof v === 'string')) continue;
+    out[key] = withoutSql(v, depth + 1);
+  }
+  return out;
+}
 
 function logger(message, params = {}) {
   if (NETWORK_EVENTS.has(message) || (!VERBOSE && QUEUE_AND_CACHE_EVENTS.has(message))) return;
-  const { token, securityContext, authInfo, ...rest } = params;
+  const { token, securityContext, authInfo, ...all } = params;
+  const rest = VERBOSE ? all : withoutSql(all);
   const appId = securityContext && securityContext.appId;
   try {
     console.log(JSON.stringify({ time: new Date().toISOString(), message, appId, ...rest },

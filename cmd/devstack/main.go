@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"productanalytics/internal/logfile"
 	"productanalytics/internal/samlocal"
 	"productanalytics/internal/seed"
 	"productanalytics/internal/stack"
@@ -113,14 +114,14 @@ func run(args []string) error {
 		return err
 	}
 	// Beside the data folder rather than in it: the folder is the events'.
-	cubeLogPath := filepath.Join(filepath.Dir(dataDir), "cube.log")
-	// Appended to, so that a second `make run` refused for a busy port does
-	// not wipe the log of the one running.
-	cubeLog, err := os.OpenFile(cubeLogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// Rotated now and at its size bound; a stack already running keeps its
+	// own, and this one takes cube-2.log.
+	cubeLog, err := logfile.Open(filepath.Join(filepath.Dir(dataDir), "cube.log"), 0)
 	if err != nil {
 		return err
 	}
 	defer cubeLog.Close()
+	cubeLogPath := cubeLog.Path()
 	apiEnv := configFromEnv(os.Getenv)
 	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, Host: host, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
 		CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})

@@ -84,6 +84,11 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	if status := seedLoad(t, "http://"+api); status != http.StatusOK {
 		t.Fatalf("the first run no longer answers after the second was refused: %d", status)
 	}
+	// The refused run took a log of its own and left the running one's.
+	cubeLog, err := os.ReadFile(filepath.Join(dir, "data", "cube.log"))
+	if err != nil || !regexp.MustCompile(`cube listening on \S+:`+cubePort+`\n`).Match(cubeLog) {
+		t.Errorf("the running stack's Cube log lost its start after a second run (%v): %.300s", err, cubeLog)
+	}
 
 	first.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"productanalytics/internal/server"
 	"productanalytics/shared/app"
 )
 
@@ -20,14 +21,7 @@ func main() {
 	defer stop()
 	h, log, _ := app.New(ctx, app.Options{})
 	addr := net.JoinHostPort(envOr("HOST", "127.0.0.1"), envOr("PORT", "3000"))
-	srv := &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
+	srv := server.New(h, server.Options{})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("cannot listen", "addr", addr, "error", err.Error())

@@ -58,35 +58,67 @@ func Start(cmd *exec.Cmd, also io.Writer) (*Process, error) {
 // bytes.
 func (p *Process) Output() string { return p.out.String() }
 
-// tail keeps the last KeptOutput bytes written to it; it is safe for
-// concurrent writers.
+// Pid is the process's id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// tail keeps the last KeptOutput bytes written to it in a ring of that
+// size, so that a helper logging for days costs neither more memory nor a
+// copy of everything kept at each write. It is safe for concurrent writers.
 type tail struct {
-	mu sync.Mutex
-	b  []byte
+	mu   sync.Mutex
+	b    []byte // grows to KeptOutput, then is written round
+	next int    // where the next byte goes once b is full
 }
 
 // Write implements io.Writer.
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - KeptOutput; over > 0 {
-		// Moved down rather than resliced, so that the array's size stays
-		// bounded too.
-		t.b = t.b[:copy(t.b, t.b[over:])]
+	n := len(p)
+	if n >= KeptOutput {
+		// Only its end is kept.
+		if cap(t.b) < KeptOutput {
+			t.b = make([]byte, 0, KeptOutput)
+		}
+		t.b = append(t.b[:0], p[n-KeptOutput:]...)
+		t.next = 0
+		return n, nil
 	}
-	return len(p), nil
+	if room := KeptOutput - len(t.b); room > 0 {
+		k := min(room, len(p))
+		if len(t.b)+k > cap(t.b) {
+			// Grown by hand, so that the array never exceeds KeptOutput.
+			grown := make([]byte, len(t.b), min(KeptOutput, max(2*cap(t.b), len(t.b)+k, 4096)))
+			copy(grown, t.b)
+			t.b = grown
+		}
+		t.b = append(t.b, p[:k]...)
+		p = p[k:]
+	}
+	for len(p) > 0 {
+		k := copy(t.b[t.next:], p)
+		p = p[k:]
+		t.next = (t.next + k) % KeptOutput
+	}
+	return n, nil
 }
 
-// String returns the bytes kept.
+// String returns the bytes kept, oldest first.
 func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.b)
+	if len(t.b) < KeptOutput {
+		return string(t.b)
+	}
+	return string(t.b[t.next:]) + string(t.b[:t.next])
 }
 
-// Pid is the process's id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+// Freeze stops the process group without ending it (SIGSTOP), as a hung
+// process would be: its sockets stay open and unanswered. Thaw resumes it.
+func (p *Process) Freeze() error { return freeze(p.cmd.Process) }
+
+// Thaw resumes a frozen process group (SIGCONT).
+func (p *Process) Thaw() error { return thaw(p.cmd.Process) }
 
 // Exited is closed once the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exited }

@@ -117,20 +117,50 @@ func TestFreePorts(t *testing.T) {
 }
 
 // TestOutputKeepsTheLatest checks that a process that prints for long keeps
-// only its latest output, in bounded memory.
+// only its latest output, in order, in an array that never outgrows the
+// bound, whatever the sizes of its writes.
 func TestOutputKeepsTheLatest(t *testing.T) {
-	var out tail
-	line := strings.Repeat("x", 999) + "\n"
-	for i := range 3 * KeptOutput / len(line) {
-		fmt.Fprintf(&out, "%09d%s", i, line[9:])
+	line := func(i int) string { return fmt.Sprintf("%09d%s\n", i, strings.Repeat("x", 990)) }
+	tests := []struct {
+		name   string
+		writes func(yield func(string))
+	}{
+		{"short output", func(yield func(string)) { yield("hello\n"); yield("world\n") }},
+		{"lines past the bound", func(yield func(string)) {
+			for i := range 3 * KeptOutput / 1000 {
+				yield(line(i))
+			}
+		}},
+		{"exactly the bound", func(yield func(string)) { yield(strings.Repeat("a", KeptOutput)) }},
+		{"one write larger than the bound", func(yield func(string)) {
+			yield("before\n")
+			yield(strings.Repeat("b", KeptOutput/2) + strings.Repeat("c", KeptOutput))
+		}},
+		{"odd sizes across the wrap", func(yield func(string)) {
+			for i := range 5000 {
+				yield(strings.Repeat(string(rune('a'+i%26)), 1+i*7%1531))
+			}
+		}},
 	}
-	fmt.Fprint(&out, "the end\n")
-	got := out.String()
-	if len(got) != KeptOutput || !strings.HasSuffix(got, "x\nthe end\n") {
-		t.Fatalf("kept %d bytes ending %q; want the last %d", len(got), got[max(0, len(got)-20):], KeptOutput)
-	}
-	if cap(out.b) > 3*KeptOutput {
-		t.Errorf("holds %d bytes for %d kept", cap(out.b), KeptOutput)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out tail
+			var all strings.Builder
+			tt.writes(func(s string) {
+				all.WriteString(s)
+				if n, err := out.Write([]byte(s)); n != len(s) || err != nil {
+					t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(s))
+				}
+			})
+			want := all.String()
+			want = want[max(0, len(want)-KeptOutput):]
+			if got := out.String(); got != want {
+				t.Errorf("kept %d bytes ending %q; want the last %d ending %q", len(got), got[max(0, len(got)-20):], len(want), want[max(0, len(want)-20):])
+			}
+			if cap(out.b) > KeptOutput {
+				t.Errorf("holds an array of %d bytes; want at most %d", cap(out.b), KeptOutput)
+			}
+		})
 	}
 }
 
@@ -161,4 +191,35 @@ s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1]
 	if p.Serves(theirs)(ctx) {
 		t.Error("another process's listener is taken for the child's")
 	}
+}
+
+func TestFreezeAndThaw(t *testing.T) {
+	p, err := Start(exec.Command("sh", "-c", "echo ready; while :; do sleep 0.01; done"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(0)
+	wait.Until(t, `the shell to print "ready"`, func() bool { return strings.Contains(p.Output(), "ready") })
+	pid := p.Pid()
+	if err := p.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	// Freeze returns once the kernel has stopped it.
+	if s := state(pid); s != "T" {
+		t.Fatalf("process %d is in state %q after Freeze; want T (stopped)", pid, s)
+	}
+	if err := p.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, fmt.Sprintf("process %d to run again", pid), func() bool { s := state(pid); return s == "S" || s == "R" })
+}
+
+// state is the one-letter state of pid in /proc (R, S, T for stopped...).
+func state(pid int) string {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return rest[:1]
 }

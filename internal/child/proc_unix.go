@@ -3,6 +3,7 @@
 package child
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -24,4 +25,18 @@ func kill(p *os.Process) {
 	if err := syscall.Kill(-p.Pid, syscall.SIGKILL); err != nil {
 		p.Kill()
 	}
+}
+
+func freeze(p *os.Process) error {
+	if err := syscall.Kill(-p.Pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("stopping process group %d: %w", p.Pid, err)
+	}
+	return nil
+}
+
+func thaw(p *os.Process) error {
+	if err := syscall.Kill(-p.Pid, syscall.SIGCONT); err != nil {
+		return fmt.Errorf("resuming process group %d: %w", p.Pid, err)
+	}
+	return nil
 }

@@ -9,6 +9,9 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +39,9 @@ type Server struct {
 	// BaseEndpoint or AWS_ENDPOINT_URL_SECRETS_MANAGER.
 	URL string
 
-	proc *child.Process
+	host string // what it listens on
+	mu   sync.Mutex
+	proc *child.Process // replaced by Restart
 }
 
 // runningLine is what moto_server prints once it has bound its port (one
@@ -51,30 +56,41 @@ func Launch(ctx context.Context) (*Server, error) { return LaunchOn(ctx, "127.0.
 // every address, so that containers reach it too. URL names host, or
 // 127.0.0.1 for every address.
 func LaunchOn(ctx context.Context, host string) (*Server, error) {
+	s := &Server{host: host}
+	if err := s.launch(ctx, 0); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts the emulator on port (0: a free one, which moto prints, so
+// that no other process can take it between a probe and the bind).
+func (s *Server) launch(ctx context.Context, port int) error {
 	path, err := exec.LookPath(Command)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not on PATH (it comes with the Python package moto[server]): %w", Command, err)
+		return fmt.Errorf("%s is not on PATH (it comes with the Python package moto[server]): %w", Command, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
 	defer cancel()
-	s := &Server{}
-	// Port 0: the system picks a free port as moto binds it, and moto prints
-	// it, so no other process can take it in between.
-	if s.proc, err = child.Start(exec.Command(path, "-H", host, "-p", "0"), nil); err != nil {
-		return nil, err
+	proc, err := child.Start(exec.Command(path, "-H", s.host, "-p", strconv.Itoa(port)), nil)
+	if err != nil {
+		return err
 	}
-	m, err := s.proc.WaitOutput(ctx, runningLine)
+	s.mu.Lock()
+	s.proc = proc
+	s.mu.Unlock()
+	m, err := proc.WaitOutput(ctx, runningLine)
 	if err == nil {
-		s.URL = "http://" + net.JoinHostPort(ConnectHost(host), m[1])
+		s.URL = "http://" + net.JoinHostPort(ConnectHost(s.host), m[1])
 		// The dashboard answers only once the whole app, Secrets Manager
 		// included, is loaded.
-		err = s.proc.WaitReady(ctx, 50*time.Millisecond, child.HTTPOK(s.URL+"/moto-api/"))
+		err = proc.WaitReady(ctx, 50*time.Millisecond, child.HTTPOK(s.URL+"/moto-api/"))
 	}
 	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("%s: %w; its output:\n%s", Command, err, s.Output())
+		proc.Stop(0)
+		return fmt.Errorf("%s: %w; its output:\n%s", Command, err, proc.Output())
 	}
-	return s, nil
+	return nil
 }
 
 // ConnectHost is the address to reach a server listening on host: host
@@ -86,14 +102,41 @@ func ConnectHost(host string) string {
 	return host
 }
 
+// Kill ends the emulator at once, as a crash would, and waits until it has
+// exited; its secrets go with it. Restart brings it back.
+func (s *Server) Kill() error { return s.process().Stop(0) }
+
+// Restart starts the emulator again on the same port, killing it first if
+// it runs. It comes back empty: moto keeps its secrets in memory only.
+func (s *Server) Restart(ctx context.Context) error {
+	if err := s.Kill(); err != nil {
+		return err
+	}
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		return fmt.Errorf("the emulator's address %s: %w", s.URL, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("the emulator's port %q: %w", port, err)
+	}
+	return s.launch(ctx, p)
+}
+
+func (s *Server) process() *child.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc
+}
+
 // Close kills the emulator and everything it started, and waits until it
 // has exited. It is safe to call more than once.
-func (s *Server) Close() error { return s.proc.Stop(0) }
+func (s *Server) Close() error { return s.process().Stop(0) }
 
 // Exited reports whether the emulator's process has exited.
 func (s *Server) Exited() bool {
 	select {
-	case <-s.proc.Exited():
+	case <-s.process().Exited():
 		return true
 	default:
 		return false
@@ -101,7 +144,7 @@ func (s *Server) Exited() bool {
 }
 
 // Output is what the emulator has printed so far (its request log).
-func (s *Server) Output() string { return s.proc.Output() }
+func (s *Server) Output() string { return s.process().Output() }
 
 // Start launches a Server for the test and kills it when the test ends,
 // printing its output if the test failed. A missing moto_server fails the

@@ -96,3 +96,35 @@ func TestLaunchWithoutCommand(t *testing.T) {
 		t.Errorf("err = %v, want exec.ErrNotFound naming %s", err, Command)
 	}
 }
+
+// TestKillAndRestart checks what the fault tests rely on: a killed emulator
+// refuses the SDK's calls, and a restarted one answers on the same address,
+// empty.
+func TestKillAndRestart(t *testing.T) {
+	s := Start(t)
+	s.CreateSecret(t, "before", "v1")
+	url := s.URL
+	if err := s.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Exited() {
+		t.Fatal("Kill returned before the emulator exited")
+	}
+	if _, err := getSecret(t, s.Client(), "before"); err == nil {
+		t.Fatal("a killed emulator answered")
+	}
+	if err := s.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s.URL != url {
+		t.Fatalf("restarted at %s; want the same address %s", s.URL, url)
+	}
+	var nf *types.ResourceNotFoundException
+	if _, err := getSecret(t, s.Client(), "before"); !errors.As(err, &nf) {
+		t.Fatalf("a restarted emulator: %v; want it empty (ResourceNotFoundException)", err)
+	}
+	s.CreateSecret(t, "after", "v2")
+	if got, err := getSecret(t, s.Client(), "after"); err != nil || got != "v2" {
+		t.Fatalf("after a restart: %q, %v; want v2", got, err)
+	}
+}

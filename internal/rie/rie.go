@@ -255,10 +255,17 @@ func launch(ctx context.Context, emulator, bootstrap string, o Options) (*Emulat
 		return nil, err
 	}
 	// Not a request: the only path the emulator serves is the invoke
-	// itself. A dial alone could reach another process that took the port.
-	if err := e.proc.WaitReady(ctx, 2*time.Millisecond, e.proc.Serves(addr)); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("%w; its output:\n%s", err, e.Output())
+	// itself. A dial alone could reach another process that took the port:
+	// the listener must be the emulator's own. The runtime API too: the
+	// emulator starts it beside the invoke's listener, and a bootstrap
+	// started by an invoke before it listens finds nothing and exits,
+	// failing that invoke (seen on a busy machine).
+	runtimeAPI := "127.0.0.1:" + strconv.Itoa(ports[1])
+	for _, a := range []string{addr, runtimeAPI} {
+		if err := e.proc.WaitReady(ctx, 2*time.Millisecond, e.proc.Serves(a)); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("%w; its output:\n%s", err, e.Output())
+		}
 	}
 	e.Ready = time.Since(e.Launched)
 	return e, nil
@@ -361,6 +368,10 @@ func (e *Emulator) Exited() bool {
 		return false
 	}
 }
+
+// Pid is the emulator's process id; the function's bootstrap runs as its
+// child once invoked.
+func (e *Emulator) Pid() int { return e.proc.Pid() }
 
 // Output is what the emulator and the function have printed so far: the
 // emulator's START/END/REPORT lines and the function's logs.

@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,6 +26,7 @@ import (
 
 	"productanalytics/internal/child"
 	"productanalytics/internal/motoserver"
+	"productanalytics/internal/server"
 	"productanalytics/internal/web"
 	"productanalytics/shared/app"
 	"productanalytics/shared/config"
@@ -100,12 +103,17 @@ type Stack struct {
 	// APIURL, CubeURL and MotoURL are the services' base addresses.
 	APIURL, CubeURL, MotoURL string
 
-	moto    *motoserver.Server
-	cube    *child.Process
-	cubePID int
-	api     *http.Server
+	moto *motoserver.Server
+	api  *http.Server
 
+	opts    Options
 	dataDir string
+
+	// The Cube process and key change when a test restarts Cube.
+	mu       sync.Mutex
+	cube     *child.Process
+	cubePort int
+	cubeKey  string
 }
 
 // Start starts moto_server with the keys, Cube, and the API, and returns
@@ -129,11 +137,13 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{dataDir: o.DataDir}
+	s = &Stack{opts: o, dataDir: o.DataDir, cubeKey: LocalCubeKey}
+	// Kept apart from s, which a failing return sets to nil.
+	partial := s
 	defer func() {
 		if err != nil {
 			apiLn.Close()
-			s.Close()
+			partial.Close()
 		}
 	}()
 
@@ -141,24 +151,25 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 	s.MotoURL = s.moto.URL
-	if err := createSecrets(ctx, s.moto.Client()); err != nil {
+	if err := s.createSecrets(ctx); err != nil {
 		return nil, err
 	}
 
 	var cubeAddr string
-	if s.cube, s.cubePID, cubeAddr, err = startCube(ctx, o, o.CubePort); err != nil {
+	if s.cube, cubeAddr, err = startCube(ctx, o, o.CubePort, s.cubeKey); err != nil {
 		return nil, err
 	}
 	s.CubeURL = "http://" + cubeAddr
+	s.cubePort = portOf(cubeAddr)
 
-	h, cfg, err := buildAPI(ctx, o, s)
+	h, cfg, err := s.buildAPI(ctx, o.Env, o.Log)
 	if err != nil {
 		return nil, err
 	}
 	// CORS is the API's only, as API Gateway's is: the page's local.json
 	// (a token) is never readable by pages of other origins.
 	page := web.Handler(web.Options{Root: o.Root, Dashboards: o.Dashboards, Local: s.local(cfg)}, withCORS(o.CORSAllowOrigins, h))
-	s.api = &http.Server{Handler: page, ReadHeaderTimeout: 5 * time.Second}
+	s.api = server.New(page, server.Options{})
 	_, apiPort, _ := net.SplitHostPort(apiLn.Addr().String())
 	s.APIURL = "http://" + net.JoinHostPort(motoserver.ConnectHost(o.host()), apiPort)
 	go s.api.Serve(apiLn)
@@ -173,8 +184,10 @@ func (s *Stack) Close() error {
 		errs = append(errs, s.api.Shutdown(ctx))
 		cancel()
 	}
-	if s.cube != nil {
-		errs = append(errs, s.cube.Stop(5*time.Second))
+	if cube := s.cubeProcess(); cube != nil {
+		// A frozen Cube would not see the SIGTERM.
+		cube.Thaw()
+		errs = append(errs, cube.Stop(5*time.Second))
 	}
 	if s.moto != nil {
 		errs = append(errs, s.moto.Close())
@@ -197,8 +210,10 @@ func Token(ttl time.Duration, projects ...int64) string {
 	return tok
 }
 
-func createSecrets(ctx context.Context, sm *secretsmanager.Client) error {
-	for name, value := range map[string]string{CubeKeySecret: LocalCubeKey, CallerKeySecret: LocalCallerKey} {
+// createSecrets puts the keys into the emulator, the Cube key as it is now.
+func (s *Stack) createSecrets(ctx context.Context) error {
+	sm := s.moto.Client()
+	for name, value := range map[string]string{CubeKeySecret: s.currentCubeKey(), CallerKeySecret: LocalCallerKey} {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := sm.CreateSecret(cctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
 		cancel()
@@ -255,14 +270,13 @@ func (o Options) host() string {
 }
 
 // buildAPI builds the API handler the way a Lambda function does, from
-// environment variables, with its secrets in this stack's moto_server.
-func buildAPI(ctx context.Context, o Options, s *Stack) (http.Handler, config.Config, error) {
+// environment variables (the stack's, with env over them), with its
+// secrets in this stack's moto_server.
+func (s *Stack) buildAPI(ctx context.Context, over map[string]string, log io.Writer) (http.Handler, config.Config, error) {
 	env := s.APIEnv()
-	for k, v := range o.Env {
-		env[k] = v
-	}
+	maps.Copy(env, over)
 	getenv := func(k string) string { return env[k] }
-	h, _, err := app.New(ctx, app.Options{Getenv: getenv, Log: o.Log, SecretsManager: s.moto.Client()})
+	h, _, err := app.New(ctx, app.Options{Getenv: getenv, Log: log, SecretsManager: s.moto.Client()})
 	if err != nil {
 		return nil, config.Config{}, fmt.Errorf("the API's configuration: %w", err)
 	}
@@ -284,7 +298,11 @@ func listen(host string, port int, what string) (net.Listener, error) {
 func CubeDir(root string) string { return filepath.Join(root, "cube") }
 
 // CubePID is the process id of the stack's Cube, for measuring it.
-func (s *Stack) CubePID() int { return s.cubePID }
+func (s *Stack) CubePID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cube.Pid()
+}
 
 // SecretsManager returns a client of the stack's Secrets Manager emulator,
 // which holds the keys.
