@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"io"
@@ -20,9 +21,14 @@ const compressMin = 1024
 const gzipLevel = gzip.BestSpeed
 
 // answer is a successful answer: Cube's body, after an optional prefix
-// (the top of an object with include_token's "token").
+// (the top of an object with include_token's "token"). A large answer of
+// Cube's may come as a stream instead of a body, to be copied as it
+// arrives.
 type answer struct {
 	prefix, body []byte
+	stream       io.ReadCloser
+	// streamLen is the stream's length, -1 when unknown.
+	streamLen int64
 }
 
 func (a answer) len() int { return len(a.prefix) + len(a.body) }
@@ -33,7 +39,37 @@ func (a answer) writeTo(w io.Writer) (int64, error) {
 		return int64(n), err
 	}
 	m, err := w.Write(a.body)
-	return int64(n + m), err
+	if err != nil || a.stream == nil {
+		return int64(n + m), err
+	}
+	k, err := io.Copy(w, a.stream)
+	return int64(n+m) + k, err
+}
+
+// close releases a streamed answer's exchange with Cube.
+func (a answer) close() {
+	if a.stream != nil {
+		a.stream.Close()
+	}
+}
+
+// streamWithToken is withToken for a streamed answer: the token and the
+// answer's opening, read from the stream, go in the prefix.
+func streamWithToken(stream io.ReadCloser, token string) answer {
+	r := bufio.NewReader(stream)
+	head, _ := r.Peek(64) // an answer this large has far more
+	a := withToken(head, token)
+	if a.prefix == nil {
+		return answer{stream: readCloser{r, stream}, streamLen: -1}
+	}
+	r.Discard(len(head) - len(a.body)) // what the prefix stands for
+	return answer{prefix: a.prefix, stream: readCloser{r, stream}, streamLen: -1}
+}
+
+// readCloser reads through a buffer and closes what is under it.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // bytes returns the answer in one slice, copying only when it has a prefix.
@@ -138,6 +174,28 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // limit applies to what is carried.
 func (h *Handler) sendAnswer(w http.ResponseWriter, r *http.Request, a answer, o *outcome) error {
 	hd := w.Header()
+	if a.stream != nil {
+		// Only without a transport limit, so nothing to check: copy it.
+		defer a.close()
+		cw := &countingWriter{w: w}
+		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			hd.Set("Content-Encoding", "gzip")
+			o.encoding = "gzip"
+			w.WriteHeader(http.StatusOK)
+			z := h.gzip.get(cw)
+			a.writeTo(z)
+			z.Close()
+			h.gzip.put(z)
+		} else {
+			if a.streamLen >= 0 {
+				hd.Set("Content-Length", strconv.FormatInt(int64(len(a.prefix))+a.streamLen, 10))
+			}
+			w.WriteHeader(http.StatusOK)
+			a.writeTo(cw)
+		}
+		o.bytes = cw.n
+		return nil
+	}
 	gzipped := a.len() >= compressMin && acceptsGzip(r.Header.Get("Accept-Encoding"))
 	if gzipped {
 		hd.Set("Content-Encoding", "gzip")

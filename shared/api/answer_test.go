@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -136,5 +137,67 @@ func TestCompressionMakesItFit(t *testing.T) {
 		case accept == "gzip" && (w.Code != 200 || w.Header().Get("Content-Encoding") != "gzip"):
 			t.Errorf("with gzip: %d %v", w.Code, w.Header())
 		}
+	}
+}
+
+// Without a transport limit, a large answer of Cube's streams to the
+// caller as it arrives: the same bytes, the token added, gzipped or not.
+func TestStreamedAnswers(t *testing.T) {
+	big := bigAnswer(5000) // about 430 KB, past cube.StreamAbove
+	f := newFakeCube(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		// A length, as Cube's express sends it: what lets an answer stream.
+		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+		io.WriteString(w, big)
+	})
+	h := NewHandler(newTestChecker(), newTestClient(f), slog.New(slog.DiscardHandler), Options{})
+	for _, tt := range []struct {
+		name         string
+		accept       string
+		includeToken bool
+	}{
+		{"identity", "", false},
+		{"gzip", "gzip", false},
+		{"identity with include_token", "", true},
+		{"gzip with include_token", "gzip", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"query":{"measures":["TrackedEvents.count"]},"include_token":` + strconv.FormatBool(tt.includeToken) + `}`
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			req, _ := http.NewRequest("POST", srv.URL+"/projects/1/product_analytics/request/load", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+project1Token(t))
+			req.Header.Set("Accept-Encoding", tt.accept)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != tt.accept {
+				t.Fatalf("got %d %v", resp.StatusCode, resp.Header)
+			}
+			if tt.accept == "gzip" {
+				z, err := gzip.NewReader(bytes.NewReader(got))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ = io.ReadAll(z)
+			} else if !tt.includeToken && resp.ContentLength != int64(len(big)) {
+				t.Errorf("Content-Length %d, want Cube's %d", resp.ContentLength, len(big))
+			}
+			if !tt.includeToken {
+				if string(got) != big {
+					t.Fatalf("got %d bytes, not Cube's answer of %d", len(got), len(big))
+				}
+				return
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(got, &m); err != nil || len(m["token"]) < 10 || string(m["queryType"]) != `"regularQuery"` {
+				t.Fatalf("not the answer with a token (%v): %.200s", err, got)
+			}
+			if want := len(big) - 1 + len(`{"token":,`) + len(m["token"]); len(got) != want {
+				t.Fatalf("got %d bytes, want %d", len(got), want)
+			}
+		})
 	}
 }

@@ -112,7 +112,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 	if err != nil {
 		return answer{}, err
 	}
-	req := cube.Request{Endpoint: endpoint, ProjectID: projectID, RequestID: requestID}
+	// Without a transport's limit to check first, a large answer streams
+	// from Cube to the caller as it arrives.
+	req := cube.Request{Endpoint: endpoint, ProjectID: projectID, RequestID: requestID, Stream: h.opts.AnswerFits == nil}
 	if len(call.Queries) > 0 {
 		req.Query = call.AppendQuery(nil)
 	}
@@ -125,7 +127,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 	if err != nil {
 		return answer{}, err
 	}
-	if call.IncludeToken {
+	switch {
+	case res.Stream != nil && call.IncludeToken:
+		return streamWithToken(res.Stream, res.Token), nil
+	case res.Stream != nil:
+		return answer{stream: res.Stream, streamLen: res.Length}, nil
+	case call.IncludeToken:
 		return withToken(res.Body, res.Token), nil
 	}
 	return answer{body: res.Body}, nil

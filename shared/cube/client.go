@@ -128,12 +128,26 @@ type Request struct {
 	Body json.RawMessage
 	// RequestID is forwarded as x-request-id.
 	RequestID string
+	// Stream leaves a successful answer of more than StreamAbove bytes in
+	// Response.Stream, to be copied to the caller as it arrives, instead of
+	// reading it into Response.Body.
+	Stream bool
 }
+
+// StreamAbove is the size past which an answer may be streamed: far above
+// "Continue wait" and any error, which are always read whole.
+const StreamAbove = 64 << 10
 
 // Response is Cube's answer to pass to the caller with status 200: its data,
 // or {"error":"Continue wait"} when the deadline passed first.
 type Response struct {
+	// Body is the answer, unless it is in Stream.
 	Body []byte
+	// Stream, when not nil, is a streamed answer of Length bytes (-1 when
+	// unknown); the caller copies and must Close it, and the call's
+	// deadlines run until then.
+	Stream io.ReadCloser
+	Length int64
 	// Token is the Cube token the answer was obtained with.
 	Token string
 	// Polls counts the re-sends after "Continue wait".
@@ -161,7 +175,12 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		deadline = d.Add(-answerMargin)
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
+	streaming := false
+	defer func() {
+		if !streaming {
+			cancel()
+		}
+	}()
 	key, err := c.keys.Get(ctx)
 	if err != nil {
 		return nil, &Error{Kind: ErrKeyUnavailable, Err: err}
@@ -179,7 +198,13 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		if res.Token, err = c.tokens.get(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
 			return res, fmt.Errorf("signing the Cube token: %w", err)
 		}
-		status, answer, err := c.send(ctx, req, body, res.Token)
+		status, answer, stream, err := c.send(ctx, req, body, res.Token)
+		if stream != nil {
+			// The deadline runs until the caller has the whole answer.
+			streaming = true
+			res.Stream, res.Length = stream.withCancel(cancel), stream.length
+			return res, nil
+		}
 		if err != nil {
 			if res.Polls > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				// Cube was still working on it: tell the caller to ask again.
@@ -234,20 +259,27 @@ func (c *Client) requestBody(req Request) ([]byte, error) {
 	return nil, fmt.Errorf("unknown Cube endpoint %q", req.Endpoint)
 }
 
-// send makes one HTTP exchange with Cube.
-func (c *Client) send(ctx context.Context, req Request, body []byte, token string) (int, []byte, error) {
+// send makes one HTTP exchange with Cube. A successful answer larger than
+// StreamAbove, when req.Stream asks for it, comes back as a stream instead
+// of read.
+func (c *Client) send(ctx context.Context, req Request, body []byte, token string) (int, []byte, *stream, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, nil, transportError(ctx, err)
+		return 0, nil, nil, transportError(ctx, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
-	defer cancel()
+	streamed := false
+	defer func() {
+		if !streamed {
+			cancel()
+		}
+	}()
 	method, reader := http.MethodGet, io.Reader(nil)
 	if body != nil {
 		method, reader = http.MethodPost, bytes.NewReader(body)
 	}
 	hreq, err := http.NewRequestWithContext(ctx, method, c.base+string(req.Endpoint), reader)
 	if err != nil {
-		return 0, nil, fmt.Errorf("building the request to Cube: %w", err)
+		return 0, nil, nil, fmt.Errorf("building the request to Cube: %w", err)
 	}
 	hreq.Header.Set("Authorization", token)
 	hreq.Header.Set("Accept", "application/json")
@@ -264,23 +296,52 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 	}
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		return 0, nil, transportError(ctx, err)
+		return 0, nil, nil, transportError(ctx, err)
 	}
-	defer resp.Body.Close()
 	tooLarge := &Error{Kind: ErrBadAnswer, Status: resp.StatusCode, Message: fmt.Sprintf("the answer is larger than %d bytes; lower the query's limit", c.opts.MaxResponseBytes)}
 	if resp.ContentLength > c.opts.MaxResponseBytes {
-		return 0, nil, tooLarge
+		resp.Body.Close()
+		return 0, nil, nil, tooLarge
 	}
+	if req.Stream && resp.StatusCode == http.StatusOK && resp.ContentLength > StreamAbove &&
+		strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		streamed = true
+		return resp.StatusCode, nil, &stream{body: resp.Body, cancels: []context.CancelFunc{cancel}, length: resp.ContentLength}, nil
+	}
+	defer resp.Body.Close()
 	// Read once into a buffer of the announced size, rather than growing
 	// (and copying) one: answers reach 12 MB.
 	buf := bytes.NewBuffer(make([]byte, 0, max(resp.ContentLength, 0)+bytes.MinRead))
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1)); err != nil {
-		return 0, nil, transportError(ctx, err)
+		return 0, nil, nil, transportError(ctx, err)
 	}
 	if int64(buf.Len()) > c.opts.MaxResponseBytes {
-		return 0, nil, tooLarge
+		return 0, nil, nil, tooLarge
 	}
-	return resp.StatusCode, buf.Bytes(), nil
+	return resp.StatusCode, buf.Bytes(), nil, nil
+}
+
+// stream is an answer being read from Cube; closing it ends the exchange
+// and the call's deadlines.
+type stream struct {
+	body    io.ReadCloser
+	cancels []context.CancelFunc
+	length  int64
+}
+
+func (s *stream) Read(p []byte) (int, error) { return s.body.Read(p) }
+
+func (s *stream) Close() error {
+	err := s.body.Close()
+	for _, cancel := range s.cancels {
+		cancel()
+	}
+	return err
+}
+
+func (s *stream) withCancel(cancel context.CancelFunc) *stream {
+	s.cancels = append(s.cancels, cancel)
+	return s
 }
 
 func transportError(ctx context.Context, err error) error {

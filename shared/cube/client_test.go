@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -701,5 +702,58 @@ func BenchmarkDo(b *testing.B) {
 		if _, err := c.Do(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A large successful answer comes back as a stream when asked for;
+// "Continue wait", errors and small answers are read as before.
+func TestDoStreams(t *testing.T) {
+	big := `{"results":"` + strings.Repeat("x", StreamAbove) + `"}`
+	cw := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		switch r.URL.Path {
+		case "/cubejs-api/v1/load":
+			if cw == 0 { // one Continue wait first, read whole
+				cw++
+				io.WriteString(w, continueWait)
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			io.WriteString(w, big)
+		default:
+			io.WriteString(w, `{"cubes":[]}`)
+		}
+	}))
+	defer srv.Close()
+	c := NewClient(&fakeKeys{key: "k"}, Options{BaseURL: srv.URL, Issuer: testIssuer})
+	tests := []struct {
+		name       string
+		req        Request
+		wantStream bool
+	}{
+		{"large, asked to stream, after a Continue wait", Request{Endpoint: Load, ProjectID: 1, Query: json.RawMessage(`{}`), Stream: true}, true},
+		{"large, not asked", Request{Endpoint: Load, ProjectID: 1, Query: json.RawMessage(`{}`)}, false},
+		{"small, asked", Request{Endpoint: Meta, ProjectID: 1, Stream: true}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := c.Do(context.Background(), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Stream != nil; got != tt.wantStream {
+				t.Fatalf("streamed %v, want %v", got, tt.wantStream)
+			}
+			if res.Stream == nil {
+				return
+			}
+			defer res.Stream.Close()
+			b, err := io.ReadAll(res.Stream)
+			if err != nil || string(b) != big || res.Length != int64(len(big)) || res.Polls != 1 {
+				t.Fatalf("read %d bytes (%v), length %d, polls %d", len(b), err, res.Length, res.Polls)
+			}
+		})
 	}
 }
