@@ -194,32 +194,60 @@ s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1]
 }
 
 func TestFreezeAndThaw(t *testing.T) {
-	p, err := Start(exec.Command("sh", "-c", "echo ready; while :; do sleep 0.01; done"), nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name string
+		cmd  []string
+	}{
+		// Its state goes straight to T.
+		{"python", []string{"python3", "-c", "import time\nprint('ready', flush=True)\nwhile True:\n  print('tick', flush=True)\n  time.sleep(0.01)"}},
+		// dash vforks each command: the stop can catch its child before
+		// exec, and the shell then waits in D for as long as it stays stopped.
+		{"vforking shell", []string{"sh", "-c", "echo ready; while :; do echo tick; sleep 0.01; done"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Start(exec.Command(tt.cmd[0], tt.cmd[1:]...), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Stop(0)
+			wait.Until(t, "the first tick", func() bool { return strings.Contains(p.Output(), "tick") })
+			pid := p.Pid()
+			if err := p.Freeze(); err != nil {
+				t.Fatal(err)
+			}
+			// Freeze returns once the kernel has stopped the group: every
+			// member stopped, or waiting uninterruptibly on one that is.
+			states := groupStates(pid)
+			if !strings.Contains(states, "T") || strings.Trim(states, "TDZ") != "" {
+				t.Fatalf("process group %d is in states %q after Freeze; want all T (stopped), D or Z, at least one T", pid, states)
+			}
+			// A stopped process is never switched in, so this count only
+			// moves again once it runs.
+			switches := contextSwitches(t, pid)
+			if err := p.Thaw(); err != nil {
+				t.Fatal(err)
+			}
+			wait.Until(t, fmt.Sprintf("process %d to run again", pid), func() bool { return contextSwitches(t, pid) > switches })
+		})
 	}
-	defer p.Stop(0)
-	wait.Until(t, `the shell to print "ready"`, func() bool { return strings.Contains(p.Output(), "ready") })
-	pid := p.Pid()
-	if err := p.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	// Freeze returns once the kernel has stopped it.
-	if s := state(pid); s != "T" {
-		t.Fatalf("process %d is in state %q after Freeze; want T (stopped)", pid, s)
-	}
-	if err := p.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	wait.Until(t, fmt.Sprintf("process %d to run again", pid), func() bool { s := state(pid); return s == "S" || s == "R" })
 }
 
-// state is the one-letter state of pid in /proc (R, S, T for stopped...).
-func state(pid int) string {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// contextSwitches is how many times pid's main thread has given up the CPU.
+func contextSwitches(t *testing.T, pid int) int {
+	t.Helper()
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return ""
+		t.Fatal(err)
 	}
-	_, rest, _ := strings.Cut(string(stat), ") ")
-	return rest[:1]
+	for line := range strings.Lines(string(status)) {
+		if n, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			v, err := strconv.Atoi(strings.TrimSpace(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no voluntary_ctxt_switches in /proc/%d/status", pid)
+	return 0
 }
