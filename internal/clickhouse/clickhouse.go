@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"productanalytics/internal/child"
+	"productanalytics/internal/logcheck"
 )
 
 // StartTimeout bounds how long Start waits for the server to answer.
@@ -128,7 +129,7 @@ func Start(ctx context.Context, bin string, o Options) (s *Server, err error) {
 		return s.ping(ctx)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse-server: %w; its log:\n%s", err, lastLines(s.proc.Output(), 15))
+		return nil, fmt.Errorf("clickhouse-server: %w; its log:\n%s", err, logcheck.LastLines(s.proc.Output(), 15))
 	}
 	v, err := s.Admin(ctx, "SELECT version()")
 	if err != nil {
@@ -240,9 +241,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) // never fails (crypto/rand)
 	return hex.EncodeToString(b)
-}
-
-func lastLines(log string, n int) string {
-	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -1,4 +1,5 @@
-// Package logcheck lets tests capture what the services log and check that
+// Package logcheck reads what the services log, for the tests and the local
+// stack: it captures it, shows its end in an error message, and checks that
 // no key or token ever reached it.
 package logcheck
 
@@ -45,4 +46,11 @@ func Leak(logs string, keys ...string) error {
 		return fmt.Errorf("a token appears in the logs, starting %s", m[:min(len(m), 24)])
 	}
 	return nil
+}
+
+// LastLines returns the last n lines of log, without its final newline:
+// the end of a long log, for an error message.
+func LastLines(log string, n int) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -36,3 +36,24 @@ func TestBufferConcurrent(t *testing.T) {
 		t.Fatalf("%d bytes written", n)
 	}
 }
+
+func TestLastLines(t *testing.T) {
+	tests := []struct {
+		log  string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc"},
+		{"a\nb\nc", 2, "b\nc"},
+		{"a\nb\n", 5, "a\nb"},
+		{"", 3, ""},
+		{"a\nb\n", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q/%d", tt.log, tt.n), func(t *testing.T) {
+			if got := LastLines(tt.log, tt.n); got != tt.want {
+				t.Errorf("LastLines(%q, %d) = %q; want %q", tt.log, tt.n, got, tt.want)
+			}
+		})
+	}
+}

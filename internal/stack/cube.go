@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"productanalytics/internal/child"
+	"productanalytics/internal/logcheck"
 	"productanalytics/internal/motoserver"
 )
 
@@ -80,7 +81,7 @@ func startCube(ctx context.Context, o Options, port int, key string) (*child.Pro
 	}
 	if err != nil {
 		p.Stop(5 * time.Second)
-		return nil, "", fmt.Errorf("the local Cube: %w (its log: %s)", err, lastLines(p.Output(), 5))
+		return nil, "", fmt.Errorf("the local Cube: %w (its log: %s)", err, logcheck.LastLines(p.Output(), 5))
 	}
 	return p, addr, nil
 }
@@ -106,10 +107,4 @@ func storeEnv(ch *ClickHouse) ([]string, error) {
 		"CUBEJS_DB_SSL=" + strconv.FormatBool(u.Scheme == "https"),
 		"CUBE_TENANT_DB_PASSWORD_KEY=" + ch.PasswordKey,
 	}, nil
-}
-
-// lastLines returns the end of a log, for an error message.
-func lastLines(log string, n int) string {
-	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

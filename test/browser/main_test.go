@@ -7,20 +7,19 @@ package browser
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"productanalytics/internal/debian"
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
 	"productanalytics/internal/web"
@@ -205,34 +204,10 @@ func installChromium(ctx context.Context) (string, error) {
 			return p, nil
 		}
 	}
-	if os.Geteuid() != 0 {
-		return "", errors.New("chromium is not installed; as root, apt-get install chromium")
-	}
-	fmt.Fprintln(os.Stderr, "installing chromium (apt-get install chromium, about half a minute)...")
-	apt := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "apt-get", append([]string{"-q", "-y", "-o", "DPkg::Lock::Timeout=300"}, args...)...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, lastLines(string(out), 10))
-		}
-		return nil
-	}
-	if err := apt("install", "chromium"); err != nil {
-		// The package lists may be missing or stale on a fresh machine.
-		if err := apt("update"); err != nil {
-			return "", err
-		}
-		if err := apt("install", "chromium"); err != nil {
-			return "", err
-		}
+	if err := debian.Install(ctx, "chromium", "about half a minute", os.Stderr); err != nil {
+		return "", err
 	}
 	return exec.LookPath("chromium")
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func fail(err error) int {

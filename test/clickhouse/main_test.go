@@ -119,8 +119,8 @@ func run(m *testing.M) int {
 		}
 	}
 	if duckErr != nil || clickErr != nil {
-		fmt.Fprintln(os.Stderr, "DuckDB Cube:", lastLines(duckLog.String(), 10))
-		fmt.Fprintln(os.Stderr, "ClickHouse Cube:", lastLines(clickLog.String(), 10))
+		fmt.Fprintln(os.Stderr, "DuckDB Cube:", logcheck.LastLines(duckLog.String(), 10))
+		fmt.Fprintln(os.Stderr, "ClickHouse Cube:", logcheck.LastLines(clickLog.String(), 10))
 		return fail(fmt.Errorf("starting the stacks: DuckDB: %v; ClickHouse: %v", duckErr, clickErr))
 	}
 
@@ -140,7 +140,7 @@ func run(m *testing.M) int {
 		code = checkLogs(all)
 	}
 	if code != 0 {
-		fmt.Fprintln(os.Stderr, "ClickHouse Cube's log ends:\n"+lastLines(clickLog.String(), 20))
+		fmt.Fprintln(os.Stderr, "ClickHouse Cube's log ends:\n"+logcheck.LastLines(clickLog.String(), 20))
 	}
 	return code
 }
@@ -172,11 +172,6 @@ func checkLogs(all string) int {
 func fail(err error) int {
 	fmt.Fprintln(os.Stderr, "clickhouse:", err)
 	return 1
-}
-
-func lastLines(log string, n int) string {
-	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func randomHex(n int) string {

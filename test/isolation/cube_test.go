@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"productanalytics/internal/eventsdb"
+	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
 	"productanalytics/shared/cube"
 )
@@ -104,7 +105,7 @@ func inline(t *testing.T, project int64, expr string) (a answer, value string) {
 // store's doing and not a broken payload's.
 func TestInjectionReachesSQL(t *testing.T) {
 	if !strings.Contains(cubeLog.String(), "cube query guard OFF") {
-		t.Fatalf("Cube does not run without its query guard:\n%s", lastLines(cubeLog.String(), 10))
+		t.Fatalf("Cube does not run without its query guard:\n%s", logcheck.LastLines(cubeLog.String(), 10))
 	}
 	for expr, want := range map[string]string{
 		"SELECT 6*7*1000+1": "42001",

@@ -101,21 +101,16 @@ func fail(err error) int {
 func checkCubeLog(log string) int {
 	for _, bad := range []string{"terminate called", "Aborted", "Segmentation fault"} {
 		if strings.Contains(log, bad) {
-			return fail(fmt.Errorf("Cube's log shows a crash (%q):\n%s", bad, lastLines(log, 20)))
+			return fail(fmt.Errorf("Cube's log shows a crash (%q):\n%s", bad, logcheck.LastLines(log, 20)))
 		}
 	}
 	if !strings.Contains(log, "cube stopping on SIGTERM") {
-		return fail(fmt.Errorf("Cube did not log its stop:\n%s", lastLines(log, 20)))
+		return fail(fmt.Errorf("Cube did not log its stop:\n%s", logcheck.LastLines(log, 20)))
 	}
 	if err := logcheck.Leak(log, stack.LocalCubeKey, stack.LocalCallerKey); err != nil {
 		return fail(err)
 	}
 	return 0
-}
-
-func lastLines(log string, n int) string {
-	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // sqlRows runs SQL straight on project's file, outside Cube and without the

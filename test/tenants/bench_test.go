@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
 	"productanalytics/shared/cube"
 	"productanalytics/shared/dashboards"
@@ -78,12 +79,12 @@ func BenchmarkTenants(b *testing.B) {
 	log := &cubeLog{}
 	env, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dir, CubeLog: log})
 	if err != nil {
-		b.Fatalf("%v\n%s", err, lastLines(log.String(), 20))
+		b.Fatalf("%v\n%s", err, logcheck.LastLines(log.String(), 20))
 	}
 	defer env.Close()
 	defer func() {
 		if b.Failed() {
-			fmt.Printf("Cube's log ends:\n%s\n", lastLines(log.String(), 20))
+			fmt.Printf("Cube's log ends:\n%s\n", logcheck.LastLines(log.String(), 20))
 		}
 	}()
 	c := newClient(env.CubeURL)

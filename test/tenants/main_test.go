@@ -166,7 +166,7 @@ func generate(ctx context.Context, dir, specs string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("generating the projects' data: %w\n%s", err, lastLines(out.String(), 10))
+		return fmt.Errorf("generating the projects' data: %w\n%s", err, logcheck.LastLines(out.String(), 10))
 	}
 	return nil
 }
@@ -178,11 +178,6 @@ func sameEvents(n, events int) string {
 		specs[p] = fmt.Sprintf("%d:%d", p+1, events)
 	}
 	return strings.Join(specs, ",")
-}
-
-func lastLines(log string, n int) string {
-	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // testStack is the stack the tests share, started by the first test that

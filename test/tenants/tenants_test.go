@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
 	"productanalytics/internal/wait"
 	"productanalytics/shared/cube"
@@ -73,7 +74,7 @@ func env(t *testing.T) (*stack.Stack, *cubeLog) {
 			},
 		})
 		if testStack.err != nil {
-			testStack.err = fmt.Errorf("%w\n%s", testStack.err, lastLines(testStack.log.String(), 20))
+			testStack.err = fmt.Errorf("%w\n%s", testStack.err, logcheck.LastLines(testStack.log.String(), 20))
 		}
 	})
 	if testStack.err != nil {
