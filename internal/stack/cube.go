@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -27,6 +28,35 @@ const CubeHeapMB = 192
 
 // listeningLine is what cube/server.js prints once it has bound its port.
 var listeningLine = regexp.MustCompile(`cube listening on [0-9a-fA-F.:]+:([0-9]+)`)
+
+// CubeRefusal runs cube/server.js under root with the local API secret
+// and env as its only settings of Cube's own (the caller's CUBE_ and
+// CUBEJS_ variables are dropped, so that they cannot change the outcome),
+// and returns what it printed on refusing to start. It is an error if Cube
+// listens, exits without an error, or is still running after 30 s.
+func CubeRefusal(ctx context.Context, root string, env ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "server.js")
+	cmd.Dir = CubeDir(root)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CUBE_") && !strings.HasPrefix(kv, "CUBEJS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "CUBEJS_API_SECRET="+LocalCubeKey, "CUBE_PORT=0")
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	switch {
+	case listeningLine.Match(out):
+		return string(out), errors.New("Cube started")
+	case ctx.Err() != nil:
+		return string(out), errors.New("Cube did not exit within 30 s")
+	case err == nil:
+		return string(out), errors.New("Cube exited without an error")
+	}
+	return string(out), nil
+}
 
 // startCube runs cube/server.js on port (0: a free port it picks and
 // prints, so that no other process can take it between a probe and the
