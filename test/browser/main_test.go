@@ -22,6 +22,7 @@ import (
 	"productanalytics/internal/debian"
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
+	"productanalytics/internal/wait"
 	"productanalytics/internal/web"
 )
 
@@ -172,28 +173,29 @@ func compiled(ctx context.Context, project int64) error {
 	defer cancel()
 	url := fmt.Sprintf("%s/api/v4/projects/%d/product_analytics/request/meta", env.APIURL, project)
 	var last string
-	for {
+	err := wait.For(ctx, fmt.Sprintf("Cube to compile project %d's data model (the API's meta)", project), func() bool {
+		if ctx.Err() != nil {
+			return false // keeps the last answer for the error
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
-			return err
+			last = err.Error()
+			return false
 		}
 		req.Header.Set("Authorization", "Bearer "+stack.Token(time.Minute, project))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			last = err.Error()
-		} else {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
+			return false
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for Cube to compile project %d's data model (the API's meta): %w (last answer: %s)", project, ctx.Err(), last)
-		case <-time.After(200 * time.Millisecond):
-		}
+		resp.Body.Close()
+		last = resp.Status
+		return resp.StatusCode == http.StatusOK
+	})
+	if err != nil {
+		return fmt.Errorf("%w (last answer: %s)", err, last)
 	}
+	return nil
 }
 
 // installChromium returns Chromium's path, installing Debian's package
