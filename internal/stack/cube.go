@@ -49,11 +49,11 @@ func CubeRefusal(ctx context.Context, root string, env ...string) (string, error
 	out, err := cmd.CombinedOutput()
 	switch {
 	case listeningLine.Match(out):
-		return string(out), errors.New("Cube started")
+		return string(out), errors.New("the local Cube started")
 	case ctx.Err() != nil:
-		return string(out), errors.New("Cube did not exit within 30 s")
+		return string(out), errors.New("the local Cube did not exit within 30 s")
 	case err == nil:
-		return string(out), errors.New("Cube exited without an error")
+		return string(out), errors.New("the local Cube exited without an error")
 	}
 	return string(out), nil
 }
