@@ -90,7 +90,7 @@ func Handler(o Options, api http.Handler) http.Handler {
 		case path == "/"+ConfigFile:
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(config)
-		case path == "/"+LocalFile && o.Local != nil && loopbackHost(r.Host):
+		case path == "/"+LocalFile && o.Local != nil && loopbackHost(r.Host) && loopbackPeer(r.RemoteAddr):
 			serveLocal(w, r, o.Local)
 		default:
 			w.Header().Del("Cache-Control")
@@ -125,6 +125,18 @@ func loopbackHost(hostport string) bool {
 	host = strings.Trim(host, "[]")
 	if host == "localhost" {
 		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackPeer reports whether the request came from this machine. The
+// Host header is the caller's to choose: with the stack listening on every
+// address (LISTEN=0.0.0.0), a peer elsewhere could send "Host: localhost".
+func loopbackPeer(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()

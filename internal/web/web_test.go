@@ -95,7 +95,13 @@ var apiAnswer = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 func get(h http.Handler, method, target, host string) *httptest.ResponseRecorder {
+	return getFrom(h, method, target, host, "127.0.0.1:50000")
+}
+
+// getFrom is get from the peer address peer.
+func getFrom(h http.Handler, method, target, host, peer string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = peer
 	if host != "" {
 		r.Host = host
 	}
@@ -152,6 +158,18 @@ func TestHandlerServesThePageAndPassesTheRest(t *testing.T) {
 	}
 	if cc := get(h, "GET", "/local.json", "127.0.0.1").Header().Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("local.json carries a token but is cached: Cache-Control %q", cc)
+	}
+	// The Host header is the caller's: a peer elsewhere naming localhost
+	// (the stack listening on every address) gets no token.
+	for _, peer := range []string{"192.0.2.7:40000", "[2001:db8::7]:40000", "10.0.0.3:1", "not an address"} {
+		for _, host := range []string{"localhost:3000", "127.0.0.1:3000", "[::1]:3000"} {
+			if w := getFrom(h, "GET", "/local.json", host, peer); w.Code != 404 || strings.Contains(w.Body.String(), "tok") {
+				t.Errorf("local.json from peer %s with Host %s: %d %.80q; want 404", peer, host, w.Code, w.Body.String())
+			}
+		}
+	}
+	if w := getFrom(h, "GET", "/local.json", "localhost:3000", "[::1]:40000"); w.Code != 200 {
+		t.Errorf("local.json from ::1: %d, want 200", w.Code)
 	}
 	noLocal := Handler(Options{Root: dir}, apiAnswer)
 	if w := get(noLocal, "GET", "/local.json", "127.0.0.1"); w.Code != 404 {
