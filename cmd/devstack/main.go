@@ -124,7 +124,7 @@ func run(args []string) error {
 	cubeLogPath := cubeLog.Path()
 	apiEnv := configFromEnv(os.Getenv)
 	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, Host: host, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
-		CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})
+		SuperviseCube: true, CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})
 	if err != nil {
 		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,6 +79,8 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 		checkReachableBeyondLoopback(t, port)
 	}
 
+	checkCubeSupervised(t, first.Process.Pid, "http://"+api, logs)
+
 	second := start(apiPort, cubePort)
 	out, err := second.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "already running") {
@@ -118,6 +123,70 @@ func TestRunStartsAndStopsEverything(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data", "cube.log")); err != nil {
 		t.Errorf("Cube's log beside the data folder: %v", err)
 	}
+}
+
+// checkCubeSupervised kills the stack's Cube as a crash would and checks
+// that the stack restarts it by itself, says so in its log, and answers
+// again.
+func checkCubeSupervised(t *testing.T, devstack int, api string, logs *logcheck.Buffer) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		return // the stack's children are found in /proc
+	}
+	cube, err := childNamed(devstack, "server.js")
+	if err != nil {
+		t.Fatalf("finding the stack's Cube: %v", err)
+	}
+	if err := syscall.Kill(cube, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing Cube (pid %d): %v", cube, err)
+	}
+	// Cube's start, compile included, takes long on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := wait.For(ctx, "the stack's log of Cube's restart", func() bool {
+		return strings.Contains(logs.String(), `"msg":"cube exited; restarting it"`) &&
+			strings.Contains(logs.String(), `"msg":"cube restarted"`)
+	}); err != nil {
+		t.Fatalf("%v: %.2000s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"exit":"signal: killed"`) {
+		t.Errorf("the restart's log line does not say how Cube ended: %.500s", logs.String())
+	}
+	wait.Until(t, "the API answering 200 through the restarted Cube", func() bool {
+		return seedLoad(t, api) == http.StatusOK
+	})
+	if again, err := childNamed(devstack, "server.js"); err != nil || again == cube {
+		t.Errorf("after the restart, Cube's pid is %d (%v); it was %d", again, err, cube)
+	}
+}
+
+// childNamed is the pid of parent's child process whose command line
+// holds name.
+func childNamed(parent int, name string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after ")".
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if bytes.Contains(cmdline, []byte(name)) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no child of %d runs %s", parent, name)
 }
 
 // checkMetrics reads the seed example's log line as CloudWatch would.

@@ -123,6 +123,20 @@ func (p *Process) Thaw() error { return thaw(p.cmd.Process) }
 // Exited is closed once the process has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 
+// ExitStatus says how the process ended ("exit status 1", "signal:
+// killed"); it is empty while the process runs.
+func (p *Process) ExitStatus() string {
+	select {
+	case <-p.exited:
+	default:
+		return ""
+	}
+	if p.cmd.ProcessState == nil {
+		return ""
+	}
+	return p.cmd.ProcessState.String()
+}
+
 // Stop asks the process group to end (SIGTERM), kills it after grace, and
 // waits until the process has exited. It is safe to call more than once.
 func (p *Process) Stop(grace time.Duration) error {

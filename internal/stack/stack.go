@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -85,6 +86,11 @@ type Options struct {
 	// browser, as template.yaml's CorsAllowOrigins ("*" for any); none
 	// means no CORS, as in the template by default.
 	CORSAllowOrigins []string
+	// SuperviseCube restarts Cube each time it exits on its own, with a
+	// growing delay between attempts, as a container's restart policy
+	// would; each restart is logged to Log. `make run` sets it; tests that
+	// break Cube on purpose leave it off.
+	SuperviseCube bool
 	// Log receives the API's logs, CubeLog Cube's (default: discarded).
 	Log, CubeLog io.Writer
 }
@@ -110,10 +116,16 @@ type Stack struct {
 	dataDir string
 
 	// The Cube process and key change when a test restarts Cube.
-	mu       sync.Mutex
-	cube     *child.Process
-	cubePort int
-	cubeKey  string
+	mu           sync.Mutex
+	cube         *child.Process
+	cubePort     int
+	cubeKey      string
+	cubeRestarts int
+	closing      bool
+
+	// stopSupervisor ends the Cube supervisor, whose end supervised tells.
+	stopSupervisor chan struct{}
+	supervised     sync.WaitGroup
 }
 
 // Start starts moto_server with the keys, Cube, and the API, and returns
@@ -162,6 +174,15 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.CubeURL = "http://" + cubeAddr
 	s.cubePort = portOf(cubeAddr)
 
+	if o.SuperviseCube {
+		s.stopSupervisor = make(chan struct{})
+		s.supervised.Add(1)
+		go func() {
+			defer s.supervised.Done()
+			s.superviseCube(s.stopSupervisor, slog.New(slog.NewJSONHandler(o.Log, nil)))
+		}()
+	}
+
 	h, cfg, err := s.buildAPI(ctx, o.Env, o.Log)
 	if err != nil {
 		return nil, err
@@ -178,6 +199,14 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 
 // Close stops the API, Cube and moto_server.
 func (s *Stack) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	if s.stopSupervisor != nil {
+		close(s.stopSupervisor)
+		s.supervised.Wait()
+		s.stopSupervisor = nil
+	}
 	var errs []error
 	if s.api != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
