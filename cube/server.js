@@ -27,6 +27,9 @@
 //   CUBE_MAX_OPEN_DATABASES     duckdb: tenants' databases open at once (default 16)
 //   CUBE_DATABASE_KEEP_ALIVE    duckdb: seconds a tenant's database stays open unused (default 60)
 //   CUBE_DATABASE_MEMORY_LIMIT  duckdb: memory limit of each tenant's database (default 256MB)
+//   CUBE_TENANT_MAX_IN_FLIGHT   a tenant's requests Cube works on at once (default 4; 0: no limit)
+//   CUBE_TENANT_MAX_QUEUED      a tenant's requests waiting for one of those (default 16)
+//   CUBE_TENANT_QUEUE_WAIT      seconds one waits before its 429 (default 3; 0: none waits)
 
 // Cube enforces its own token checks and hides its dev tooling only in
 // production mode; this must be set before Cube is loaded.
@@ -41,13 +44,11 @@ process.env.CUBEJS_EXTERNAL_DEFAULT = 'false';
 const fs = require('fs');
 const path = require('path');
 const express = require('express');
-const jwt = require('jsonwebtoken');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
-const {
-  APP_ID, DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases,
-} = require('./tenantdb');
+const { DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases } = require('./tenantdb');
 const { TenantOrchestrators } = require('./orchestrators');
+const front = require('./front');
 
 const MODEL_DIRS = ['model'];
 const TEST_MODEL_DIRS = ['testmodel'];
@@ -136,6 +137,9 @@ function readConfig() {
     maxOpenDatabases: intEnv('CUBE_MAX_OPEN_DATABASES', 16, 1),
     databaseKeepAliveMs: intEnv('CUBE_DATABASE_KEEP_ALIVE', 60, 1) * 1000,
     databaseMemoryLimit: memoryLimitEnv('CUBE_DATABASE_MEMORY_LIMIT'),
+    tenantMaxInFlight: intEnv('CUBE_TENANT_MAX_IN_FLIGHT', 4, 0),
+    tenantMaxQueued: intEnv('CUBE_TENANT_MAX_QUEUED', 16, 0),
+    tenantQueueWaitMs: intEnv('CUBE_TENANT_QUEUE_WAIT', 3, 0) * 1000,
   };
 }
 
@@ -175,12 +179,9 @@ function tokenChecker(apiSecret, onTenant) {
     }
     let payload;
     try {
-      payload = jwt.verify(token, apiSecret, { algorithms: ['HS256'] });
+      payload = front.verifyTenantToken(token, apiSecret);
     } catch (e) {
       throw invalid(e);
-    }
-    if (!payload || typeof payload !== 'object' || !APP_ID.test(String(payload.appId))) {
-      throw invalid(new Error('appId is not gitlab_project_<id>'));
     }
     req.securityContext = payload;
     onTenant(payload.appId);
@@ -219,17 +220,19 @@ function withoutSql(value, depth = 0) {
   return out;
 }
 
+// Each line is bounded (front.boundedLine): a request's strings, however
+// long, cost the log at most LOG_STRING characters each and LOG_LINE bytes
+// a line; more with CUBE_VERBOSE_LOG, whose SQL is longer.
+const LOG_BOUNDS = VERBOSE
+  ? { maxString: front.VERBOSE_LOG_STRING, maxLine: front.VERBOSE_LOG_LINE }
+  : { maxString: front.LOG_STRING, maxLine: front.LOG_LINE };
+
 function logger(message, params = {}) {
   if (NETWORK_EVENTS.has(message) || (!VERBOSE && QUEUE_AND_CACHE_EVENTS.has(message))) return;
   const { token, securityContext, authInfo, ...all } = params;
   const rest = VERBOSE ? all : withoutSql(all);
   const appId = securityContext && securityContext.appId;
-  try {
-    console.log(JSON.stringify({ time: new Date().toISOString(), message, appId, ...rest },
-      (key, value) => (typeof value === 'bigint' ? value.toString() : value)));
-  } catch (e) {
-    console.log(JSON.stringify({ time: new Date().toISOString(), message, appId }));
-  }
+  console.log(front.boundedLine({ time: new Date().toISOString(), message, appId, ...rest }, LOG_BOUNDS));
 }
 
 function tenantOf({ securityContext }) {
@@ -244,6 +247,9 @@ const MODEL_APP_ID = 'CUBE_APP_gitlab_product_analytics';
 
 async function main() {
   const config = readConfig();
+  // No error of one request, caught or not, ends the process for every
+  // tenant.
+  front.protectProcess(logger);
   // Each tenant's database opens on its first query: a bad file fails that
   // project's queries, not the start.
   const store = STORES[config.dbType];
@@ -306,7 +312,22 @@ async function main() {
   core.orchestratorStorage = orchestrators;
 
   const app = express();
+  // Before Cube's routes: only the routes clients need, bounded bodies, each
+  // tenant's share of requests, a blend checked as a whole.
+  const guard = config.queryGuard ? require('./queryguard') : {};
+  front.mountFront(app, {
+    apiSecret: config.apiSecret,
+    maxInFlight: config.tenantMaxInFlight,
+    maxQueued: config.tenantMaxQueued,
+    queueWaitMs: config.tenantQueueWaitMs,
+    // checkCall is the guard's check of a whole call, where it has one.
+    checkCall: typeof guard.checkCall === 'function' ? guard.checkCall : null,
+    Refusal: guard.Refusal,
+    log: logger,
+  });
   await core.initApp(app);
+  // After them: whatever error they leave over is answered, without a stack.
+  front.mountBack(app, logger);
 
   if (config.testModel) {
     console.log(`cube test model loaded: SlowEvents queries take ${config.slowMs} ms`);
