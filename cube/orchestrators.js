@@ -17,8 +17,14 @@
 // A tenant's next request after a drop builds a new orchestrator, with an
 // empty cache: answers are never carried from one to the next, and a
 // tenant's entries are found by its own orchestrator id only.
+//
+// Each orchestrator's answers are kept by resultcache.js instead of Cube's
+// memory cache driver: bounded in bytes overall and per tenant, answers too
+// large for it not cached, and answers its queue keeps for callers who
+// stopped waiting counted and dropped after a minute.
 
 const { createRequire } = require('module');
+const { ResultCache, MemoryLog } = require('./resultcache');
 
 // The query orchestrator of server-core's own: its module-wide cache store
 // and its classes are the ones Cube's orchestrators use.
@@ -35,14 +41,27 @@ const QUEUE_STATE = [
 ];
 
 class TenantOrchestrators {
-  constructor({ max = 1000, keepAliveMs = 20 * 60 * 1000, log = () => {} } = {}) {
+  // results: the bounds of the cached answers (resultcache.js; defaults
+  // from the heap's size); memoryLogMs: how often Cube's memory and the
+  // cache's figures are logged (0: never).
+  constructor({
+    max = 1000, keepAliveMs = 20 * 60 * 1000, log = () => {}, results = {}, memoryLogMs = 30 * 1000,
+  } = {}) {
     this.max = max;
     this.keepAliveMs = keepAliveMs;
     this.log = log;
+    this.results = new ResultCache({ ...results, log });
     // Least recently used first: a Map keeps insertion order.
     this.storage = new Map();
-    this.timer = setInterval(() => this.sweep(), Math.max(250, Math.min(keepAliveMs / 4, 60000)));
+    // Often enough that answers kept for callers who stopped waiting go
+    // soon after their minute.
+    this.timer = setInterval(() => this.sweep(), Math.max(250, Math.min(keepAliveMs / 4, 15000)));
     this.timer.unref();
+    this.memoryLog = memoryLogMs > 0 ? new MemoryLog({
+      intervalMs: memoryLogMs, log, figures: () => ({ ...this.results.stats(), orchestrators: this.storage.size }),
+    }) : null;
+    const { maxBytes, maxEntryBytes, tenantBytes } = this.results;
+    log('Result cache bounds', { maxBytes, maxEntryBytes, tenantBytes });
   }
 
   get size() {
@@ -66,6 +85,7 @@ class TenantOrchestrators {
 
   set(orchestratorId, api) {
     this.storage.delete(orchestratorId);
+    this.keepAnswers(orchestratorId, api);
     this.storage.set(orchestratorId, { api, lastUsed: Date.now() });
     for (const [id, entry] of this.storage) {
       if (this.storage.size <= this.max) break;
@@ -89,6 +109,7 @@ class TenantOrchestrators {
 
   async releaseConnections() {
     clearInterval(this.timer);
+    if (this.memoryLog) this.memoryLog.stop();
     const entries = [...this.storage.entries()];
     await Promise.all(entries.map(([id, entry]) => this.drop(id, entry, 'shutdown')));
   }
@@ -105,6 +126,24 @@ class TenantOrchestrators {
     for (const key of Object.keys(store)) {
       if (store[key].exp < now) delete store[key];
     }
+    this.results.sweep(now);
+  }
+
+  // Gives orchestratorId's query cache its bounded view of the result
+  // cache as its cache driver, and has its queues count the answers they
+  // keep.
+  keepAnswers(orchestratorId, api) {
+    const cache = api.getQueryOrchestrator().getQueryCache();
+    if (!(cache.cacheDriver instanceof LocalCacheDriver)) return;
+    const results = this.results.tenant(orchestratorId);
+    cache.cacheDriver = results;
+    // Cube makes a queue on its first query.
+    const getQueue = cache.getQueue.bind(cache);
+    cache.getQueue = async (dataSource) => {
+      const queue = await getQueue(dataSource);
+      results.watchQueue(queue);
+      return queue;
+    };
   }
 
   // Forgets orchestratorId's orchestrator, deletes what it left in the
@@ -116,6 +155,7 @@ class TenantOrchestrators {
     // Never rejects: callers do not wait for it.
     try {
       // At once, before a new orchestrator of the same id can add its own.
+      this.results.drop(orchestratorId);
       forget(orchestratorId, entry.api);
       await entry.api.release();
     } catch (e) {
