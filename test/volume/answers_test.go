@@ -1,0 +1,196 @@
+// Package volume holds the dashboards to their answers and measures them at
+// real data volume. TestSameAnswers computes every panel of GitLab's
+// dashboards from the generated events in Go, without Cube or a database,
+// and checks the API's answers against it on DuckDB and on ClickHouse, so
+// that no optimisation of the data model changes a figure.
+// BenchmarkData (make bench-data) opens the dashboards through the API on
+// projects of 100,000 to 100 million events, beside the same SQL run
+// straight on the store.
+package volume
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"productanalytics/internal/clickhouse"
+	"productanalytics/internal/stack"
+	"productanalytics/shared/dashboards"
+)
+
+// The project the answers are checked on: small enough for make test,
+// large enough that every panel has figures on every day, sessions cross
+// the ranges' first day, and top pages pass the panels' limit.
+const (
+	answersProject = 1
+	answersEvents  = 30000
+	answersDays    = 90
+	answersSeed    = 11
+)
+
+// rangesDays are the date ranges the dashboards page offers.
+var rangesDays = []int{7, 30, 90}
+
+// generatorArgs are the generator's flags for the checked project, its
+// window ending at end.
+func generatorArgs(end time.Time, wholeSeconds bool) []string {
+	args := []string{
+		"-projects", fmt.Sprintf("%d:%d", answersProject, answersEvents),
+		"-days", strconv.Itoa(answersDays), "-seed", strconv.Itoa(answersSeed),
+		"-end", end.Format(time.RFC3339),
+	}
+	if wholeSeconds {
+		args = append(args, "-whole-seconds")
+	}
+	return args
+}
+
+// TestSameAnswers: every dashboard panel over 7, 30 and 90 days, through
+// the API on DuckDB, gives the figures computed from the events in Go.
+// The events keep their milliseconds, as Snowplow's do.
+func TestSameAnswers(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root, err := rootDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	dataDir, csvDir := filepath.Join(tmp, "events"), filepath.Join(tmp, "csv")
+	end := time.Now().UTC().Truncate(time.Second)
+	args := generatorArgs(end, false)
+	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	evs := csvEvents(t, ctx, root, csvDir, end, args)
+	if err := loadDuckDB(ctx, root, dataDir, answersProject, filepath.Join(csvDir, fmt.Sprintf("project_%d.csv", answersProject))); err != nil {
+		t.Fatal(err)
+	}
+	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkAnswers(t, ctx, s, evs, end)
+}
+
+// TestSameAnswersClickHouse: the same on ClickHouse (Debian's server,
+// installed when missing), each project read by its own read-only user.
+// The events are in whole seconds, as ClickHouse's DateTime keeps them.
+func TestSameAnswersClickHouse(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	root, err := rootDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	dataDir, csvDir, chDir := filepath.Join(tmp, "events"), filepath.Join(tmp, "csv"), filepath.Join(tmp, "clickhouse")
+	for _, d := range []string{dataDir, chDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin, err := clickhouse.Install(ctx, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().UTC().Truncate(time.Second)
+	evs := csvEvents(t, ctx, root, csvDir, end, generatorArgs(end, true))
+
+	key := randomKey()
+	server, err := clickhouse.Start(ctx, bin, clickhouse.Options{Dir: chDir, Tenants: []int64{answersProject}, PasswordKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	n, err := loadClickHouse(ctx, root, server, answersProject, filepath.Join(csvDir, fmt.Sprintf("project_%d.csv", answersProject)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(evs)) {
+		t.Fatalf("ClickHouse holds %d events, the CSV %d", n, len(evs))
+	}
+	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir,
+		ClickHouse: &stack.ClickHouse{URL: server.URL, PasswordKey: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkAnswers(t, ctx, s, evs, end)
+}
+
+// csvEvents generates the project's CSV with args into dir, adds the
+// sessions at the edges of the ranges ending on the day of end, and reads
+// it.
+func csvEvents(t *testing.T, ctx context.Context, root, dir string, end time.Time, args []string) []event {
+	t.Helper()
+	if err := generateCSV(ctx, root, dir, args...); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("project_%d.csv", answersProject))
+	if err := addEdges(path, end, slices.Contains(args, "-whole-seconds")); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := readEvents(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) <= answersEvents {
+		t.Fatalf("read %d events, generated %d and added the edges' to them", len(evs), answersEvents)
+	}
+	return evs
+}
+
+// checkAnswers asks s for every dashboard query over each range ending on
+// the day of end, and compares each answer with the one computed from evs.
+func checkAnswers(t *testing.T, ctx context.Context, s *stack.Stack, evs []event, end time.Time) {
+	t.Helper()
+	for _, days := range rangesDays {
+		for _, q := range dashboards.QueriesOver(end, days) {
+			t.Run(fmt.Sprintf("%s over %d days", q.Name, days), func(t *testing.T) {
+				want, err := expected(evs, q.Query)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !anyFigure(want) {
+					t.Fatalf("the computed answer has no figure but 0: %v", want)
+				}
+				a, err := load(ctx, s, answersProject, q.Query)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := resultRows(a)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diffs := differences(got, want); len(diffs) > 0 {
+					t.Errorf("the API's answer differs from the events':\n%s", joinLines(diffs))
+				}
+			})
+		}
+	}
+}
+
+// anyFigure reports whether some row has a figure other than 0, so that
+// a comparison of empty answers cannot pass for one of figures.
+func anyFigure(rows []row) bool {
+	for _, r := range rows {
+		for _, v := range r {
+			if f, ok := v.(float64); ok && f != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
