@@ -72,13 +72,18 @@ function tokenOf(req) {
 
 // --- log bounds ---------------------------------------------------------
 
+// A JSON Web Token anywhere in a string (a client may put one in a URL,
+// which Cube logs with an auth error): never logged.
+const JWT = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+
 function boundedValue(maxString, maxItems) {
   return function replace(key, value) {
     if (typeof value === 'bigint') return value.toString();
     if (typeof value === 'string') {
-      return value.length > maxString
-        ? `${value.slice(0, maxString)}...[${value.length - maxString} more characters]`
-        : value;
+      const s = value.includes('eyJ') ? value.replace(JWT, '<token>') : value;
+      return s.length > maxString
+        ? `${s.slice(0, maxString)}...[${s.length - maxString} more characters]`
+        : s;
     }
     if (Array.isArray(value)) {
       return value.length > maxItems
