@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"productanalytics/shared/request"
 )
 
 // DefaultProjectsClaim is the claim listing the readable projects unless
@@ -154,6 +155,9 @@ func ProjectsClaim(claims jwt.MapClaims, name string, projectID int64) error {
 	return ErrProjectNotFound
 }
 
+// claimID reads one project ID of the claim, by the rule the path's ID
+// follows (request.ProjectID): only the canonical form of a positive
+// integer, so that "02", "+2", " 2" or 2.0 never stand for project 2.
 func claimID(v any) (int64, bool) {
 	var s string
 	switch t := v.(type) {
@@ -162,13 +166,15 @@ func claimID(v any) (int64, bool) {
 	case string:
 		s = t
 	case float64:
-		if t != float64(int64(t)) {
+		// Claims decoded without json.Number (never by this package's
+		// parser): an integer well within float64's exact range.
+		if t < 1 || t > 1<<53 || t != float64(int64(t)) {
 			return 0, false
 		}
 		return int64(t), true
 	default:
 		return 0, false
 	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	return id, err == nil && id > 0
+	id, err := request.ProjectID(s)
+	return id, err == nil
 }

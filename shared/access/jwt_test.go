@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -101,6 +102,22 @@ func TestJWTCheckProject(t *testing.T) {
 		{"project not in claim", hs(valid()), 2, ErrProjectNotFound},
 		{"empty claim", hs(with(valid(), "projects", []int{})), 1, ErrProjectNotFound},
 		{"tampered payload", tamper(hs(valid())), 1, ErrUnauthenticated},
+		// Only the canonical form of an ID, as in the path: any other
+		// spelling is a claim not made for this API.
+		{"claim id with a leading zero", hs(with(valid(), "projects", []string{"02"})), 2, ErrUnauthenticated},
+		{"claim id with a plus", hs(with(valid(), "projects", []string{"+2"})), 2, ErrUnauthenticated},
+		{"claim id with a space", hs(with(valid(), "projects", []string{" 2"})), 2, ErrUnauthenticated},
+		{"claim id with a trailing space", hs(with(valid(), "projects", []string{"2 "})), 2, ErrUnauthenticated},
+		{"claim id as a decimal string", hs(with(valid(), "projects", []string{"2.0"})), 2, ErrUnauthenticated},
+		{"claim id as a JSON decimal", hs(with(valid(), "projects", []json.RawMessage{json.RawMessage("2.0")})), 2, ErrUnauthenticated},
+		{"claim id in exponent form", hs(with(valid(), "projects", []json.RawMessage{json.RawMessage("2e0")})), 2, ErrUnauthenticated},
+		{"claim id negative", hs(with(valid(), "projects", []json.RawMessage{json.RawMessage("-2")})), 2, ErrUnauthenticated},
+		{"claim id zero", hs(with(valid(), "projects", []string{"0"})), 0, ErrUnauthenticated},
+		{"claim id past 63 bits", hs(with(valid(), "projects", []string{"9223372036854775809"})), 1, ErrUnauthenticated},
+		{"claim id in hex", hs(with(valid(), "projects", []string{"0x2"})), 2, ErrUnauthenticated},
+		{"claim id with underscores", hs(with(valid(), "projects", []string{"2_0"})), 20, ErrUnauthenticated},
+		{"canonical string id beside a number", hs(with(valid(), "projects", []any{"2", 7})), 2, nil},
+		{"large canonical id", hs(with(valid(), "projects", []json.RawMessage{json.RawMessage("9007199254740993")})), 9007199254740993, nil},
 	}
 	checker := NewJWT(JWTOptions{Key: staticKey, Issuer: "gitlab.example.com", Audience: "product-analytics"})
 	for _, tt := range tests {

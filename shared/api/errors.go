@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
@@ -22,7 +23,30 @@ var (
 	// ErrAnswerTooLarge: the answer is larger than the transport (Lambda)
 	// can carry.
 	ErrAnswerTooLarge = errors.New("the answer is larger than the transport can carry")
+	// ErrProjectBusy: the project has as many requests in progress as one
+	// project may have (Options.MaxInFlightPerProject).
+	ErrProjectBusy = errors.New("the project has too many requests in progress")
+	// ErrClientGone: the caller closed the connection (or its sending
+	// half) before the answer, which ended the work on it.
+	ErrClientGone = errors.New("the caller closed the connection before the answer")
 )
+
+// StatusClientClosedRequest is the status logged for a caller that went
+// away before its answer: nginx's 499, a 4xx since the caller ended it.
+const StatusClientClosedRequest = 499
+
+// projectBusy is ErrProjectBusy with the limit, for the message.
+type projectBusy struct{ limit int }
+
+func (e projectBusy) Error() string {
+	return fmt.Sprintf("%v: %d, the most one project may have at once", ErrProjectBusy, e.limit)
+}
+
+func (e projectBusy) Is(target error) bool { return target == ErrProjectBusy }
+
+// projectRetryAfter is when a caller refused ErrProjectBusy is told to ask
+// again: a dashboard's queries take from milliseconds to a few seconds.
+const projectRetryAfter = time.Second
 
 // answers maps what went wrong to what the caller gets: the status, and
 // GitLab's words where GitLab has its own. It is the one place that
@@ -32,6 +56,8 @@ var answers = []struct {
 	status  int
 	message func(status int, err error) string
 }{
+	// First: whatever failed once the caller had gone failed because of it.
+	{ErrClientGone, StatusClientClosedRequest, clientGone},
 	{ErrNoRoute, http.StatusNotFound, standard},
 	{ErrMethod, http.StatusMethodNotAllowed, standard},
 	{request.ErrInvalid, http.StatusBadRequest, own},
@@ -40,6 +66,9 @@ var answers = []struct {
 	{access.ErrProjectNotFound, http.StatusNotFound, gitlab("404 Project Not Found")},
 	{access.ErrAccessDenied, http.StatusUnauthorized, gitlab("Access Denied")},
 	{access.ErrUnavailable, http.StatusServiceUnavailable, with("caller access cannot be checked")},
+	{ErrProjectBusy, http.StatusTooManyRequests, busy},
+	{cube.ErrBusy, http.StatusTooManyRequests, busy},
+	{cube.ErrStore, http.StatusServiceUnavailable, store},
 	{cube.ErrQuery, http.StatusBadRequest, cubes},
 	{cube.ErrDatabaseNotFound, http.StatusNotFound, gitlab("404 Clickhouse Database Not Found")},
 	{cube.ErrFailed, http.StatusBadGateway, cubes},
@@ -91,6 +120,51 @@ func cubes(status int, err error) string {
 		return ce.Message
 	}
 	return standard(status, err)
+}
+
+// busy says why a request is refused 429, and when to ask again (the
+// Retry-After the answer carries).
+func busy(status int, err error) string {
+	why := "Cube has as many of this project's queries in progress as it takes from one project"
+	var pb projectBusy
+	if errors.As(err, &pb) {
+		why = fmt.Sprintf("this project already has %d requests in progress, the most one project may have at once", pb.limit)
+	}
+	s := RetryAfter(err) / time.Second
+	unit := "seconds"
+	if s == 1 {
+		unit = "second"
+	}
+	return fmt.Sprintf("%s: %s; retry after %d %s", standard(status, err), why, s, unit)
+}
+
+// RetryAfter is when a caller refused for err may ask again: 0 for a
+// refusal that asking again later would not change.
+func RetryAfter(err error) time.Duration {
+	var ce *cube.Error
+	switch {
+	case errors.Is(err, ErrProjectBusy):
+		return projectRetryAfter
+	case errors.As(err, &ce) && errors.Is(err, cube.ErrBusy):
+		return max(ce.RetryAfter, cube.MinRetryAfter)
+	}
+	return 0
+}
+
+// store says how the events store failed, in the cube package's fixed
+// words, never in the store's own (which may name hosts and users).
+func store(status int, err error) string {
+	var ce *cube.Error
+	if errors.As(err, &ce) && ce.Message != "" {
+		return standard(status, err) + ": the events store failed: " + ce.Message
+	}
+	return standard(status, err) + ": the events store failed"
+}
+
+// clientGone is nginx's words for its 499, which net/http has none for. A
+// caller that half-closed its connection still reads it.
+func clientGone(int, error) string {
+	return "499 Client Closed Request: the connection was closed before the answer; keep it open, both ways, until the answer arrives"
 }
 
 // badAnswer says what is wrong with Cube's answer.

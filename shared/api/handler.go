@@ -8,6 +8,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -29,11 +31,12 @@ type Cube interface {
 
 // Handler serves the product analytics API.
 type Handler struct {
-	access access.Checker
-	cube   Cube
-	log    *slog.Logger
-	opts   Options
-	gzip   gzipPool
+	access   access.Checker
+	cube     Cube
+	log      *slog.Logger
+	opts     Options
+	gzip     gzipPool
+	inFlight *inFlight
 }
 
 // Options tune a Handler. The zero value serves every endpoint, with no
@@ -50,6 +53,12 @@ type Options struct {
 	// Metrics, when set, adds CloudWatch's embedded metrics to each
 	// request's log line.
 	Metrics *metrics.Recorder
+	// MaxInFlightPerProject, when above 0, is the most requests of one
+	// project served at once; past it, the caller is answered 429 with a
+	// Retry-After. It bounds what one process serves (the local server); a
+	// Lambda execution serves one request at a time, so there the bound
+	// on a project is Cube's own.
+	MaxInFlightPerProject int
 }
 
 // NewHandler returns the API handler.
@@ -57,7 +66,7 @@ func NewHandler(checker access.Checker, c Cube, log *slog.Logger, opts Options) 
 	if len(opts.Endpoints) == 0 {
 		opts.Endpoints = []cube.Endpoint{cube.Load, cube.DryRun, cube.Meta}
 	}
-	return &Handler{access: checker, cube: c, log: log, opts: opts}
+	return &Handler{access: checker, cube: c, log: log, opts: opts, inFlight: newInFlight(opts.MaxInFlightPerProject)}
 }
 
 // outcome is what one request's log line tells.
@@ -72,6 +81,9 @@ type outcome struct {
 	// cubeCalled and continueWait say whether Cube was called, and
 	// whether the answer tells the caller to continue waiting.
 	cubeCalled, continueWait bool
+	// counted says the request holds one of its project's places in
+	// flight, until its answer is sent.
+	counted bool
 }
 
 // ServeHTTP implements http.Handler.
@@ -82,7 +94,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// forwards it) and into the log line.
 	r = r.WithContext(trace.NewContext(r.Context(), trace.Incoming(r.Context(), r.Header)))
 	var o outcome
+	defer func() {
+		if o.counted {
+			h.inFlight.release(o.projectID)
+		}
+	}()
 	a, err := h.serve(w, r, id, &o)
+	if err != nil && errors.Is(r.Context().Err(), context.Canceled) {
+		// net/http cancels the request once the caller has closed its
+		// connection, or only its sending half: what failed then (Cube's
+		// call, cut short) is the caller's leaving, not a fault of ours.
+		err = fmt.Errorf("%w: %w", ErrClientGone, err)
+	}
 	status := h.write(w, r, id, a, err, &o)
 	logRequest(h.log, h.opts.Metrics, r, id, status, start, o)
 }
@@ -112,6 +135,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 	if err != nil {
 		return answer{}, err
 	}
+	// Counted once the request is known good, so that neither a stranger
+	// nor a bad request takes the project's places; held until the answer
+	// is sent, since a streamed answer still comes from Cube.
+	if !h.inFlight.acquire(projectID) {
+		return answer{}, projectBusy{h.inFlight.limit}
+	}
+	o.counted = true
 	// Without a transport's limit to check first, a large answer streams
 	// from Cube to the caller as it arrives.
 	req := cube.Request{Endpoint: endpoint, ProjectID: projectID, RequestID: requestID, Stream: h.opts.AnswerFits == nil}
@@ -147,7 +177,8 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, requestID string
 	hd.Set("X-Request-Id", requestID)
 	hd.Set("Content-Type", "application/json")
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Vary", "Accept-Encoding")
+	// Added to what is there: CORS, in front, varies on Origin.
+	addVary(hd, "Accept-Encoding")
 	if err == nil {
 		if err = h.sendAnswer(w, r, a, o); err == nil {
 			return http.StatusOK
@@ -155,6 +186,9 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, requestID string
 	}
 	o.reason = err
 	status, msg := Answer(err)
+	if d := RetryAfter(err); d > 0 {
+		hd.Set("Retry-After", strconv.Itoa(int(d/time.Second)))
+	}
 	// GitLab's clients read message; Cube's own client reads error.
 	body, _ := json.Marshal(struct {
 		Message string `json:"message"`
@@ -220,6 +254,18 @@ func Unconfigured(log *slog.Logger, m *metrics.Recorder) http.Handler {
 		status := h.write(w, r, id, answer{}, ErrUnconfigured, &o)
 		logRequest(log, m, r, id, status, start, o)
 	})
+}
+
+// addVary adds name to the Vary header unless it is already listed.
+func addVary(hd http.Header, name string) {
+	for _, v := range hd.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, name) {
+				return
+			}
+		}
+	}
+	hd.Add("Vary", name)
 }
 
 // route matches /projects/{id}/product_analytics/request/{load|dry-run|meta},

@@ -18,6 +18,7 @@ var reasons = []struct {
 	cause error
 	name  string
 }{
+	{ErrClientGone, "ClientGone"},
 	{ErrNoRoute, "NoRoute"},
 	{ErrMethod, "MethodNotAllowed"},
 	{request.ErrInvalid, "InvalidRequest"},
@@ -26,6 +27,9 @@ var reasons = []struct {
 	{access.ErrProjectNotFound, "ProjectNotFound"},
 	{access.ErrAccessDenied, "AccessDenied"},
 	{access.ErrUnavailable, "AccessUnavailable"},
+	{ErrProjectBusy, "ProjectBusy"},
+	{cube.ErrBusy, "CubeBusy"},
+	{cube.ErrStore, "StoreFailed"},
 	{cube.ErrQuery, "CubeQueryError"},
 	{cube.ErrDatabaseNotFound, "DatabaseNotFound"},
 	{cube.ErrFailed, "CubeFailed"},

@@ -107,7 +107,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, rec *metric
 		checker = access.NewJWT(cfg.JWTOptions(callerKey.Get))
 	}
 	client := cube.NewClient(cubeKey, cfg.CubeOptions())
-	return api.NewHandler(checker, client, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec}), nil
+	return api.NewHandler(checker, client, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec, MaxInFlightPerProject: cfg.MaxInFlightPerProject}), nil
 }
 
 // counted tells counters of each call fetch makes to Secrets Manager.

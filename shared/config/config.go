@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,11 @@ type Config struct {
 	// GitLabCacheSize bounds the remembered decisions (GITLAB_CACHE_SIZE).
 	GitLabCacheSize int
 
+	// MaxInFlightPerProject is the most requests of one project the API
+	// serves at once in one process (MAX_IN_FLIGHT_PER_PROJECT); past it,
+	// 429 with Retry-After.
+	MaxInFlightPerProject int
+
 	// LogLevel is the least level logged (LOG_LEVEL: debug, info, warn, error).
 	LogLevel slog.Level
 	// MetricsNamespace is the CloudWatch namespace of the metrics the log
@@ -102,10 +108,22 @@ func AuthVariables() []string {
 	}
 }
 
+// ServeVariables lists the variables of how callers are served, which Load
+// reads beside CubeVariables and AuthVariables.
+func ServeVariables() []string {
+	return []string{"MAX_IN_FLIGHT_PER_PROJECT"}
+}
+
 // Variables lists every environment variable Load reads.
 func Variables() []string {
-	return append(CubeVariables(), AuthVariables()...)
+	return slices.Concat(CubeVariables(), AuthVariables(), ServeVariables())
 }
+
+// DefaultMaxInFlightPerProject is MAX_IN_FLIGHT_PER_PROJECT unless set:
+// above the 14 queries the dashboards page (and GitLab's, one per panel)
+// sends at once when it opens, so that opening a dashboard is never
+// refused, and far below what one Cube serves at once.
+const DefaultMaxInFlightPerProject = 16
 
 // Load reads the API's configuration through getenv (os.Getenv in
 // production) and reports every problem at once.
@@ -113,6 +131,7 @@ func Load(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	c := r.cube()
 	r.auth(&c)
+	c.MaxInFlightPerProject = r.integer("MAX_IN_FLIGHT_PER_PROJECT", DefaultMaxInFlightPerProject, 1, 10000)
 	return c, errors.Join(r.errs...)
 }
 

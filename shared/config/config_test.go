@@ -27,7 +27,8 @@ func TestLoadDefaults(t *testing.T) {
 	if c.CubeAPIURL != "https://cube.example.com" || c.AuthMode != AuthJWT || c.JWTProjectsClaim != "projects" ||
 		c.CubeWaitDeadline != 25*time.Second || c.CubeRequestTimeout != 10*time.Second ||
 		c.SecretCacheTTL != 5*time.Minute || c.SecretStaleFor != 15*time.Minute || c.LogLevel != slog.LevelInfo ||
-		c.CubeTokenIssuer != "product-analytics-api" || c.MetricsNamespace != "ProductAnalytics" {
+		c.CubeTokenIssuer != "product-analytics-api" || c.MetricsNamespace != "ProductAnalytics" ||
+		c.MaxInFlightPerProject != DefaultMaxInFlightPerProject {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -46,6 +47,9 @@ func TestLoadErrors(t *testing.T) {
 		{"timeout above deadline", map[string]string{"CUBE_REQUEST_TIMEOUT": "20s", "CUBE_WAIT_DEADLINE": "5s"}, []string{"must not exceed CUBE_WAIT_DEADLINE"}},
 		{"unknown mode", map[string]string{"AUTH_MODE": "magic"}, []string{"AUTH_MODE"}},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
+		{"in-flight limit zero", map[string]string{"MAX_IN_FLIGHT_PER_PROJECT": "0"}, []string{"MAX_IN_FLIGHT_PER_PROJECT: 0 is outside 1 to 10000"}},
+		{"in-flight limit not a number", map[string]string{"MAX_IN_FLIGHT_PER_PROJECT": "six"}, []string{"MAX_IN_FLIGHT_PER_PROJECT"}},
+		{"in-flight limit negative", map[string]string{"MAX_IN_FLIGHT_PER_PROJECT": "-1"}, []string{"MAX_IN_FLIGHT_PER_PROJECT"}},
 		{"AWS's own namespace", map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, []string{"METRICS_NAMESPACE"}},
 		{"a namespace with a space", map[string]string{"METRICS_NAMESPACE": "Product Analytics"}, []string{"METRICS_NAMESPACE"}},
 		{"gitlab without URL", map[string]string{"AUTH_MODE": "gitlab"}, []string{"GITLAB_URL: is required when AUTH_MODE is gitlab"}},

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"productanalytics/shared/trace"
 )
@@ -198,7 +199,8 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		if res.Token, err = c.tokens.get(key, req.ProjectID, c.opts.Issuer, c.opts.Now()); err != nil {
 			return res, fmt.Errorf("signing the Cube token: %w", err)
 		}
-		status, answer, stream, err := c.send(ctx, req, body, res.Token)
+		rep, stream, err := c.send(ctx, req, body, res.Token)
+		status, answer := rep.status, rep.body
 		if stream != nil {
 			// The deadline runs until the caller has the whole answer.
 			streaming = true
@@ -237,6 +239,10 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			if key, err = c.keys.Refresh(ctx, key); err != nil {
 				return res, &Error{Kind: ErrKeyUnavailable, Err: err}
 			}
+		case status == http.StatusTooManyRequests:
+			// Never re-sent here: asking again at once is what Cube just
+			// refused. The caller is told when to ask.
+			return res, &Error{Kind: ErrBusy, Status: status, Message: bounded(cubeError(answer)), RetryAfter: retryAfter(rep.retryAfter, time.Now())}
 		default:
 			return res, failure(status, answer)
 		}
@@ -259,12 +265,20 @@ func (c *Client) requestBody(req Request) ([]byte, error) {
 	return nil, fmt.Errorf("unknown Cube endpoint %q", req.Endpoint)
 }
 
+// exchange is Cube's answer to one exchange, read whole.
+type exchange struct {
+	status int
+	body   []byte
+	// retryAfter is Cube's Retry-After header, as sent.
+	retryAfter string
+}
+
 // send makes one HTTP exchange with Cube. A successful answer larger than
 // StreamAbove, when req.Stream asks for it, comes back as a stream instead
 // of read.
-func (c *Client) send(ctx context.Context, req Request, body []byte, token string) (int, []byte, *stream, error) {
+func (c *Client) send(ctx context.Context, req Request, body []byte, token string) (exchange, *stream, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, nil, nil, transportError(ctx, err)
+		return exchange{}, nil, transportError(ctx, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	streamed := false
@@ -279,7 +293,7 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 	}
 	hreq, err := http.NewRequestWithContext(ctx, method, c.base+string(req.Endpoint), reader)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("building the request to Cube: %w", err)
+		return exchange{}, nil, fmt.Errorf("building the request to Cube: %w", err)
 	}
 	hreq.Header.Set("Authorization", token)
 	hreq.Header.Set("Accept", "application/json")
@@ -296,29 +310,29 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 	}
 	resp, err := c.http.Do(hreq)
 	if err != nil {
-		return 0, nil, nil, transportError(ctx, err)
+		return exchange{}, nil, transportError(ctx, err)
 	}
 	tooLarge := &Error{Kind: ErrBadAnswer, Status: resp.StatusCode, Message: fmt.Sprintf("the answer is larger than %d bytes; lower the query's limit", c.opts.MaxResponseBytes)}
 	if resp.ContentLength > c.opts.MaxResponseBytes {
 		resp.Body.Close()
-		return 0, nil, nil, tooLarge
+		return exchange{}, nil, tooLarge
 	}
 	if req.Stream && resp.StatusCode == http.StatusOK && resp.ContentLength > StreamAbove &&
 		strings.Contains(resp.Header.Get("Content-Type"), "json") {
 		streamed = true
-		return resp.StatusCode, nil, &stream{body: resp.Body, cancels: []context.CancelFunc{cancel}, length: resp.ContentLength}, nil
+		return exchange{status: resp.StatusCode}, &stream{body: resp.Body, cancels: []context.CancelFunc{cancel}, length: resp.ContentLength}, nil
 	}
 	defer resp.Body.Close()
 	// Read once into a buffer of the announced size, rather than growing
 	// (and copying) one: answers reach 12 MB.
 	buf := bytes.NewBuffer(make([]byte, 0, max(resp.ContentLength, 0)+bytes.MinRead))
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1)); err != nil {
-		return 0, nil, nil, transportError(ctx, err)
+		return exchange{}, nil, transportError(ctx, err)
 	}
 	if int64(buf.Len()) > c.opts.MaxResponseBytes {
-		return 0, nil, nil, tooLarge
+		return exchange{}, nil, tooLarge
 	}
-	return resp.StatusCode, buf.Bytes(), nil, nil
+	return exchange{status: resp.StatusCode, body: buf.Bytes(), retryAfter: resp.Header.Get("Retry-After")}, nil, nil
 }
 
 // stream is an answer being read from Cube; closing it ends the exchange
@@ -365,6 +379,12 @@ func failure(status int, answer []byte) *Error {
 		e.Kind = ErrBadAnswer
 	case isMissingDatabase(msg):
 		e.Kind = ErrDatabaseNotFound
+	case storeFailure(msg) != "":
+		// Whatever Cube's status (it answers DuckDB's out of memory
+		// 400): not the caller's mistake. The caller gets the reason in
+		// fixed words; Cube's text, which may name hosts and users, stays
+		// in the log.
+		e.Kind, e.Message, e.Err = ErrStore, storeFailure(msg), errors.New(bounded(msg))
 	case status >= 500:
 		e.Kind = ErrFailed
 	default:
@@ -419,6 +439,42 @@ func isMissingDatabase(msg string) bool {
 		return true // DuckDB
 	}
 	return false
+}
+
+// The bounds of a Retry-After passed on to the caller.
+const (
+	MinRetryAfter = time.Second
+	MaxRetryAfter = time.Minute
+)
+
+// retryAfter reads Cube's Retry-After (seconds, or an HTTP date) as whole
+// seconds within MinRetryAfter and MaxRetryAfter; anything else, or none,
+// is MinRetryAfter.
+func retryAfter(header string, now time.Time) time.Duration {
+	header = strings.TrimSpace(header)
+	d := MinRetryAfter
+	if n, err := strconv.ParseInt(header, 10, 64); err == nil {
+		d = time.Duration(min(max(n, 0), int64(MaxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(header); err == nil {
+		d = t.Sub(now).Round(time.Second)
+	}
+	return min(max(d, MinRetryAfter), MaxRetryAfter)
+}
+
+// maxMessage bounds the text of Cube's kept in an error: a message that
+// echoes a huge query would otherwise fill the log line.
+const maxMessage = 500
+
+// bounded is msg cut to maxMessage bytes, on a rune boundary.
+func bounded(msg string) string {
+	if len(msg) <= maxMessage {
+		return msg
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "..."
 }
 
 func isContinueWait(answer []byte) bool {

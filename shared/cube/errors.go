@@ -3,6 +3,7 @@ package cube
 import (
 	"errors"
 	"strings"
+	"time"
 )
 
 // The ways a call to Cube fails. Do returns an *Error whose Kind is one of
@@ -23,6 +24,15 @@ var (
 	ErrDatabaseNotFound = errors.New("the project has no events database")
 	// ErrFailed: Cube failed (its 5xx); Message says how.
 	ErrFailed = errors.New("a failure inside Cube")
+	// ErrStore: the events store behind Cube failed (out of memory, a
+	// timeout, a dropped connection), whatever status Cube answered it
+	// with; Message says how, in words fit for the caller, and Err holds
+	// Cube's own text, for logs.
+	ErrStore = errors.New("the events store failed")
+	// ErrBusy: Cube refused the query because the project has as many in
+	// progress as Cube allows one project (its 429); RetryAfter says when
+	// to ask again.
+	ErrBusy = errors.New("too many of the project's queries in progress in Cube")
 	// ErrBadAnswer: Cube's answer cannot be passed on: not JSON, too
 	// large, or a refusal that gives no reason.
 	ErrBadAnswer = errors.New("an unusable answer from Cube")
@@ -39,6 +49,9 @@ type Error struct {
 	Message string
 	// Err is the underlying cause, for logs.
 	Err error
+	// RetryAfter, for ErrBusy, is when Cube said to ask again: whole
+	// seconds, from MinRetryAfter to MaxRetryAfter.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
