@@ -10,7 +10,7 @@ SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants soak clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
+.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants bench-data soak clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports; LISTEN=0.0.0.0
@@ -120,6 +120,15 @@ soak:
 ## Its data (small projects) is generated once into .local/bench-tenants.
 bench-tenants:
 	$(GO) test -run '^$$' -bench 'Tenants' -benchtime 1x -count 1 -timeout 120m ./test/tenants/
+
+## bench-data: dashboards at real volume: generates once (cached in
+## .local/bench-data) projects of SIZES events over 90 days (default
+## 100000,1000000,10000000; SIZES=100000000 adds 100M) and prints, per size
+## and for 7, 30 and 90 days, each panel's cold and warm opening through the
+## API beside the same SQL straight on the store, and the store's memory;
+## STORE=clickhouse runs it on ClickHouse (installed when missing)
+bench-data:
+	$(GO) test -run '^$$' -bench 'Data' -benchtime 1x -count 1 -timeout 600m ./test/volume/
 
 clean:
 	rm -rf bin
