@@ -2,6 +2,7 @@
 // "returning" when its user had an earlier session (session_index > 1, from
 // Snowplow's domain_sessionidx). Rows and the time dimension are the same as
 // in Sessions, so a date filter on first_timestamp selects sessions by start.
+import { sql } from './dialect';
 import { sessionsSql } from './Sessions';
 
 cube(`ReturningUsers`, {
@@ -39,6 +40,7 @@ cube(`ReturningUsers`, {
     first_timestamp: {
       sql: `start_at`,
       type: `time`,
+      ...sql.timeField,
       title: `Session Start`,
     },
   },

@@ -10,29 +10,17 @@
 //   session; min() keeps the result deterministic if they are not);
 // - session_index is min(domain_sessionidx): 1 for the user's first session;
 // - duration_ms is end_at - start_at in whole milliseconds.
-import { eventsTable, sql } from './dialect';
+import { sessionsQuery, sql } from './dialect';
 import { clientDimensions } from './clientDimensions';
 
-// The querying tenant's sessions (see eventsTable).
-export const sessionsSql = (securityContext) => `
-  SELECT
-    domain_sessionid AS session_id,
-    MIN(domain_userid) AS domain_userid,
-    MIN(domain_sessionidx) AS session_index,
-    MIN(derived_tstamp) AS start_at,
-    MAX(derived_tstamp) AS end_at,
-    ${sql.durationMs('MIN(derived_tstamp)', 'MAX(derived_tstamp)')} AS duration_ms,
-    MIN(agent_name) AS agent_name,
-    MIN(agent_version) AS agent_version,
-    MIN(os_family) AS os_family,
-    MIN(os_name) AS os_name,
-    MIN(os_version) AS os_version,
-    MIN(os_version_major) AS os_version_major,
-    MIN(br_lang) AS br_lang,
-    MIN(doc_lang) AS doc_lang,
-    MIN(viewport_size) AS viewport_size
-  FROM ${eventsTable(securityContext)}
-  GROUP BY domain_sessionid`;
+// The querying tenant's sessions as defined above. The store keeps them as
+// a table that it builds from the events (DuckDB: at load time,
+// schema/sessions.sql; ClickHouse: a materialized view as events arrive,
+// schema/snowplow_events.clickhouse.sql) with exactly this definition, over
+// all of the project's events, so that a session's start is the same
+// whatever date range a query asks for, and no query groups every event of
+// the project again.
+export const sessionsSql = (securityContext) => sessionsQuery(securityContext);
 
 cube(`Sessions`, {
   // Answers are renewed at most every five minutes, not Cube's default ten
@@ -105,12 +93,14 @@ cube(`Sessions`, {
     startAt: {
       sql: `start_at`,
       type: `time`,
+      ...sql.timeField,
       title: `Session Start`,
     },
 
     endAt: {
       sql: `end_at`,
       type: `time`,
+      ...sql.timeField,
       title: `Session End`,
     },
 

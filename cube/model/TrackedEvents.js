@@ -65,6 +65,7 @@ cube(`TrackedEvents`, {
     derivedTstamp: {
       sql: `derived_tstamp`,
       type: `time`,
+      ...sql.timeField,
       title: `Event Time`,
     },
 
@@ -72,6 +73,7 @@ cube(`TrackedEvents`, {
     utcTime: {
       sql: `derived_tstamp`,
       type: `time`,
+      ...sql.timeField,
       title: `UTC Time`,
     },
 

@@ -11,12 +11,34 @@
 // multi-tenant settings (driverFactory / contextToOrchestratorId per
 // tenant, one contextToAppId for all).
 
+// The browser and device columns a session takes from its events (the
+// min() of theirs, see Sessions.js).
+const CLIENT_COLUMNS = [
+  `agent_name`, `agent_version`, `os_family`, `os_name`, `os_version`, `os_version_major`,
+  `br_lang`, `doc_lang`, `viewport_size`,
+];
+// A session's columns, as Sessions.js defines them.
+const SESSION_COLUMNS = [
+  `session_id`, `domain_userid`, `session_index`, `start_at`, `end_at`, `duration_ms`, ...CLIENT_COLUMNS,
+];
+
 const DIALECTS = {
   duckdb: {
     // Whole milliseconds between two timestamps.
     durationMs: (start, end) => `(epoch_ms(${end}) - epoch_ms(${start}))`,
     // The URL without its query string and fragment.
     baseUrl: (url) => `regexp_replace(${url}, '[?#].*$', '')`,
+    // The schema's sessions, one row each: the loader builds the table
+    // (schema/sessions.sql), so a query reads rows rather than grouping
+    // every event of the project.
+    sessions: (schema) => `SELECT ${SESSION_COLUMNS.join(', ')} FROM ${schema}.sessions`,
+    // What a time dimension adds. Cube's Postgres dialect casts a date
+    // range's bounds to timestamptz, and DuckDB then converts every row's
+    // TIMESTAMP (UTC) to compare, which also stops it from skipping row
+    // groups by their time. Bound as strings, the bounds (UTC, as Cube
+    // writes them) are cast to the column's TIMESTAMP once: the same range,
+    // compared as stored.
+    timeField: { fieldType: `string` },
   },
   clickhouse: {
     // Whole milliseconds for DateTime64 columns, whole seconds (times 1000)
@@ -27,6 +49,23 @@ const DIALECTS = {
     // microsecond.
     durationMs: (start, end) => `toInt64(round((toFloat64(${end}) - toFloat64(${start})) * 1000))`,
     baseUrl: (url) => `cutQueryStringAndFragment(${url})`,
+    // The schema's sessions from the partial aggregates the materialized
+    // view keeps as events arrive (schema/snowplow_events.clickhouse.sql):
+    // a session's rows merge into one here, whatever the table's merges
+    // have done so far. The state columns are named apart from the results
+    // so that no alias shadows a column.
+    sessions: (schema) => `
+      SELECT
+        session_id,
+        minMerge(domain_userid_state) AS domain_userid,
+        minMerge(session_index_state) AS session_index,
+        minMerge(start_at_state) AS start_at,
+        maxMerge(end_at_state) AS end_at,
+        ${DIALECTS.clickhouse.durationMs('minMerge(start_at_state)', 'maxMerge(end_at_state)')} AS duration_ms,
+        ${CLIENT_COLUMNS.map((c) => `minMerge(${c}_state) AS ${c}`).join(',\n        ')}
+      FROM ${schema}.sessions
+      GROUP BY session_id`,
+    timeField: {},
   },
 };
 
@@ -46,10 +85,16 @@ export const sql = DIALECTS[dialectName];
 // form gitlab_project_<digits>; checking again here keeps a malformed
 // context from ever reaching SQL. A cube calls it with SECURITY_CONTEXT,
 // which Cube binds to the querying tenant's context.
-export const eventsTable = (securityContext) => {
+const tenantSchema = (securityContext) => {
   const appId = securityContext.appId.unsafeValue();
   if (!/^gitlab_project_[0-9]+$/.test(String(appId))) {
     throw new Error('securityContext.appId must look like gitlab_project_<id>');
   }
-  return `${appId}.snowplow_events`;
+  return appId;
 };
+
+export const eventsTable = (securityContext) => `${tenantSchema(securityContext)}.snowplow_events`;
+
+// The querying tenant's sessions, one row each, with the columns Sessions.js
+// defines, from the store's sessions table (see eventsTable).
+export const sessionsQuery = (securityContext) => sql.sessions(tenantSchema(securityContext));

@@ -4,6 +4,10 @@
 -- where the server has it (20.1 and later), which keeps Snowplow's
 -- milliseconds, else DateTime('UTC'), whole seconds. The data model reads
 -- either. NULL is \N in ClickHouse's CSV; optional columns are Nullable.
+-- Three statements, each ended by a line holding only ';', run in order:
+-- the events, the sessions table and the materialized view that fills it.
+-- An existing database gets the last two as sessions-migration.clickhouse.sql
+-- says.
 CREATE TABLE {{schema}}.snowplow_events (
     app_id              Nullable(String),
     platform            Nullable(String),
@@ -40,3 +44,54 @@ CREATE TABLE {{schema}}.snowplow_events (
 ) ENGINE = MergeTree()
 PARTITION BY toYYYYMM(derived_tstamp)
 ORDER BY (derived_tstamp, event_id)
+;
+
+-- The project's sessions (model/Sessions.js defines them: the comment at its
+-- top), kept as events arrive rather than grouped from every event on each
+-- query. Each insert into snowplow_events adds, through the materialized
+-- view below, one row of partial aggregates per session it touches;
+-- ClickHouse merges a session's rows in the background, and the data model
+-- merges what is left when it reads (minMerge/maxMerge ... GROUP BY
+-- session_id), so a session spread over many inserts counts once with its
+-- whole span. Every column is a min() or max(): a row counted twice changes
+-- nothing, which is what lets an existing database fill the table from its
+-- events while new ones arrive (sessions-migration.clickhouse.sql).
+CREATE TABLE {{schema}}.sessions (
+    session_id                String,
+    domain_userid_state       AggregateFunction(min, String),
+    session_index_state       AggregateFunction(min, Int32),
+    start_at_state            AggregateFunction(min, {{timestamp}}),
+    end_at_state              AggregateFunction(max, {{timestamp}}),
+    agent_name_state          AggregateFunction(min, Nullable(String)),
+    agent_version_state       AggregateFunction(min, Nullable(String)),
+    os_family_state           AggregateFunction(min, Nullable(String)),
+    os_name_state             AggregateFunction(min, Nullable(String)),
+    os_version_state          AggregateFunction(min, Nullable(String)),
+    os_version_major_state    AggregateFunction(min, Nullable(String)),
+    br_lang_state             AggregateFunction(min, Nullable(String)),
+    doc_lang_state            AggregateFunction(min, Nullable(String)),
+    viewport_size_state       AggregateFunction(min, Nullable(String))
+) ENGINE = AggregatingMergeTree()
+ORDER BY session_id
+;
+
+-- Fills sessions from every insert into snowplow_events (the block
+-- inserted, not the whole table).
+CREATE MATERIALIZED VIEW {{schema}}.sessions_mv TO {{schema}}.sessions AS
+SELECT
+    domain_sessionid AS session_id,
+    minState(domain_userid) AS domain_userid_state,
+    minState(domain_sessionidx) AS session_index_state,
+    minState(derived_tstamp) AS start_at_state,
+    maxState(derived_tstamp) AS end_at_state,
+    minState(agent_name) AS agent_name_state,
+    minState(agent_version) AS agent_version_state,
+    minState(os_family) AS os_family_state,
+    minState(os_name) AS os_name_state,
+    minState(os_version) AS os_version_state,
+    minState(os_version_major) AS os_version_major_state,
+    minState(br_lang) AS br_lang_state,
+    minState(doc_lang) AS doc_lang_state,
+    minState(viewport_size) AS viewport_size_state
+FROM {{schema}}.snowplow_events
+GROUP BY domain_sessionid

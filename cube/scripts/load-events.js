@@ -10,9 +10,17 @@
 // of a small project's load).
 //
 // The file gets the schema gitlab_project_<id> with the table from
-// schema/snowplow_events.sql, and nothing else: one project per file, so
-// that a tenant's connection to its file can reach no other project's
-// events. Cube reads <data-dir>/project_<id>.duckdb (see ../tenantdb.js).
+// schema/snowplow_events.sql, its events in time order, and the sessions
+// table from schema/sessions.sql built from them; nothing else: one project
+// per file, so that a tenant's connection to its file can reach no other
+// project's events. Cube reads <data-dir>/project_<id>.duckdb (see
+// ../tenantdb.js).
+//
+// Why this layout: the dashboards ask for date ranges. Events in
+// derived_tstamp order let DuckDB skip every row group outside the range
+// (its zone maps), and sessions kept as a table spare each Sessions query
+// the grouping of every event of the project, whose time and memory grow
+// with the project's whole history (cube/model/Sessions.js).
 //
 // A CSV has a header row naming exactly that table's columns in order,
 // comma-separated fields with RFC 4180 quoting, UTC timestamps like
@@ -26,6 +34,7 @@ const path = require('path');
 const { DuckDBInstance } = require('@duckdb/node-api');
 
 const DDL_FILE = path.join(__dirname, '..', 'schema', 'snowplow_events.sql');
+const SESSIONS_DDL_FILE = path.join(__dirname, '..', 'schema', 'sessions.sql');
 const USAGE = 'usage: node load-events.js <db-file> <project-id>=<csv-file> [<db-file> <project-id>=<csv-file> ...]';
 
 class UsageError extends Error {}
@@ -63,8 +72,9 @@ function csvHeader(csvFile) {
 }
 
 async function loadProject(connection, ddl, { schema, csvFile }) {
+  const inSchema = (text) => text.replace(/\{\{schema\}\}/g, schema);
   await connection.run(`CREATE SCHEMA ${schema}`);
-  await connection.run(ddl.replace(/\{\{schema\}\}/g, schema));
+  await connection.run(inSchema(ddl.events));
 
   const described = await connection.runAndReadAll(`DESCRIBE ${schema}.snowplow_events`);
   const columns = described.getRowObjectsJS().map((row) => ({ name: row.column_name, type: row.column_type }));
@@ -75,14 +85,18 @@ async function loadProject(connection, ddl, { schema, csvFile }) {
   }
 
   // Types come from the table, not from sniffing, so every file is read the
-  // same way; allow_quoted_nulls=false keeps "" an empty string.
+  // same way; allow_quoted_nulls=false keeps "" an empty string. Sorted by
+  // time (then event_id, so that a file's layout depends on its events
+  // only): see the top of this file.
   const columnTypes = columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.type)}`).join(', ');
   await connection.run(`
     INSERT INTO ${schema}.snowplow_events
     SELECT * FROM read_csv(${sqlString(csvFile)},
       header = true, delim = ',', quote = '"', escape = '"',
       nullstr = '', allow_quoted_nulls = false,
-      auto_detect = false, columns = {${columnTypes}})`);
+      auto_detect = false, columns = {${columnTypes}})
+    ORDER BY derived_tstamp, event_id`);
+  await connection.run(inSchema(ddl.sessions));
 
   const count = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${schema}.snowplow_events`);
   return Number(count.getRowObjectsJS()[0].n);
@@ -118,7 +132,7 @@ async function loadFile(ddl, { dbFile, project }) {
 
 async function main() {
   const loads = parseArgs(process.argv.slice(2));
-  const ddl = fs.readFileSync(DDL_FILE, 'utf8');
+  const ddl = { events: fs.readFileSync(DDL_FILE, 'utf8'), sessions: fs.readFileSync(SESSIONS_DDL_FILE, 'utf8') };
   for (const load of loads) await loadFile(ddl, load);
 }
 

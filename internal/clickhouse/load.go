@@ -12,10 +12,11 @@ import (
 	"strings"
 )
 
-// LoadEvents creates project's database and its events table from ddl (the
-// text of cube/schema/snowplow_events.clickhouse.sql) and loads the demo
-// data generator's CSV of that project into it, as the administrator. It
-// returns how many events the table holds.
+// LoadEvents creates project's database and its tables from ddl (the text
+// of cube/schema/snowplow_events.clickhouse.sql: the events, and the
+// sessions that a materialized view fills as events arrive) and loads the
+// demo data generator's CSV of that project into it, as the administrator.
+// It returns how many events the table holds.
 //
 // The CSV is cmd/demodata's: a header naming the table's columns, and an
 // empty field for NULL. ClickHouse reads an empty field as an empty string,
@@ -31,8 +32,11 @@ func (s *Server) LoadEvents(ctx context.Context, project int64, ddl, csvPath str
 		return 0, fmt.Errorf("creating database %s: %w", db, err)
 	}
 	create := strings.NewReplacer("{{schema}}", db, "{{timestamp}}", timestamp).Replace(ddl)
-	if _, err := s.Admin(ctx, create); err != nil {
-		return 0, fmt.Errorf("creating %s.snowplow_events: %w", db, err)
+	// Before the insert, so that the materialized view sees every event.
+	for i, stmt := range Statements(create) {
+		if _, err := s.Admin(ctx, stmt); err != nil {
+			return 0, fmt.Errorf("creating %s's tables, statement %d: %w", db, i+1, err)
+		}
 	}
 
 	f, err := os.Open(csvPath)
@@ -101,4 +105,27 @@ func nullsAsN(r *csv.Reader, w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// Statements splits a DDL file of cube/schema into its statements: each
+// ends at a line holding only ";" (the last may go without). ClickHouse's
+// HTTP interface takes one statement per request.
+func Statements(ddl string) []string {
+	var out []string
+	var b strings.Builder
+	flush := func() {
+		if stmt := strings.TrimSpace(b.String()); stmt != "" {
+			out = append(out, stmt)
+		}
+		b.Reset()
+	}
+	for line := range strings.Lines(ddl) {
+		if strings.TrimSpace(line) == ";" {
+			flush()
+			continue
+		}
+		b.WriteString(line)
+	}
+	flush()
+	return out
 }
