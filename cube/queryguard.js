@@ -33,6 +33,22 @@ const LIMITS = {
   maxCompareDateRanges: 12,
   maxNameLength: 128,
   maxRelativeDateLength: 64,
+  maxQueries: 10,
+};
+
+// The cost budget of a call, the API's (shared/request/budget.go): what one
+// request may ask Cube to build, bounded before any work starts. Cube builds
+// a whole answer in its one heap, shared by every project, before it sends a
+// byte of it.
+const BUDGET = {
+  // Answer cells of a call: per query rows (limit, or Cube's default) x
+  // columns x compared date ranges, summed over a blend. About 300 bytes of
+  // Cube's heap each, measured.
+  maxCells: 600000,
+  // Rows Cube answers without a limit (CUBEJS_DB_QUERY_DEFAULT_LIMIT's default).
+  defaultLimit: 10000,
+  // Time buckets a granularity may span over one date range.
+  maxBuckets: 50000,
 };
 
 const GRANULARITIES = ['second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year'];
@@ -55,6 +71,7 @@ class Refusal extends Error {
   constructor(field, problem) {
     super(field ? `${field} ${problem}` : problem);
     this.field = field;
+    this.problem = problem;
   }
 }
 
@@ -331,6 +348,189 @@ function check(q) {
   }
   if (compared > 1) throw new Refusal('query.timeDimensions', 'may give compareDateRange for one time dimension only');
   oneCube(q, uses);
+  (q.timeDimensions || []).forEach((td, i) => checkBuckets(td, `query.timeDimensions[${i}]`));
+  checkCells(q, 'query');
+}
+
+// The budget, as budget.go has it: answer cells and time buckets.
+
+// columns counts a query's answer columns as Cube 0.33 writes them: one per
+// measure and dimension, two per time dimension with a granularity ("X.day"
+// and "X"), the same for a dimension given as "X.day", one more for the
+// compareDateRange column.
+function columns(q) {
+  let n = (q.measures || []).length;
+  for (const d of q.dimensions || []) n += d.split('.').length === 3 ? 2 : 1;
+  for (const td of q.timeDimensions || []) {
+    if (!absent(td.granularity)) n += 2;
+    if (!absent(td.compareDateRange)) n += 1;
+  }
+  return n;
+}
+
+// rows is the most rows of one result: the limit, or Cube's default.
+// ungrouped does not lower it.
+const rows = (q) => (absent(q.limit) ? BUDGET.defaultLimit : q.limit);
+
+// ranges is how many results Cube answers with: one per compared range.
+function ranges(q) {
+  const td = (q.timeDimensions || []).find((t) => !absent(t.compareDateRange));
+  return td ? td.compareDateRange.length : 1;
+}
+
+// cells is the most answer cells of q alone: rows x columns x ranges.
+const cells = (q) => rows(q) * columns(q) * ranges(q);
+
+// group writes n with thousands separated by commas, as the API does.
+const group = (n) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+function checkCells(q, field) {
+  const n = cells(q);
+  if (n <= BUDGET.maxCells) return;
+  const limit = absent(q.limit) ? `Cube's default limit ${BUDGET.defaultLimit}` : `limit ${q.limit}`;
+  let shape = `${limit} × ${columns(q)} columns`;
+  let reduce = `lower ${field}.limit or ask for fewer members`;
+  if (ranges(q) > 1) {
+    shape += ` × ${ranges(q)} compared date ranges`;
+    reduce = `lower ${field}.limit, ask for fewer members or compare fewer date ranges`;
+  }
+  throw new Refusal(field, `asks for up to ${group(n)} answer cells (${shape}); the budget is ${group(BUDGET.maxCells)}: ${reduce}`);
+}
+
+// Wall-clock lengths in seconds: Cube buckets in the query's time zone, as
+// a calendar does.
+const DAY = 86400;
+const FIXED_SECONDS = { second: 1, minute: 60, hour: 3600, day: DAY, week: 7 * DAY };
+const MIN_SECONDS = { ...FIXED_SECONDS, month: 28 * DAY, quarter: 90 * DAY, year: 365 * DAY };
+const MAX_SECONDS = { ...FIXED_SECONDS, month: 31 * DAY, quarter: 92 * DAY, year: 366 * DAY };
+const FINER_THAN_DAY = ['second', 'minute', 'hour'];
+// Caps the count of a relative range: far past any bound, and computed from
+// alike in Go's int64.
+const MAX_COUNT = 1000000000;
+const RELATIVE_UNITS = 'day|week|month|year|quarter|hour|minute|second';
+const ONE_UNIT = new RegExp(`(this|last|next) +(${RELATIVE_UNITS})`);
+const UNITS = new RegExp(`(last|next) +(\\d+) +(${RELATIVE_UNITS})`);
+const UNITS_AGO = /^(\d+) (second|minute|hour|day|week|month|year)s? ago$/;
+
+function parseCount(digits) {
+  const d = digits.replace(/^0+/, '');
+  return d.length > 9 ? MAX_COUNT : Math.min(Number(`0${d}`), MAX_COUNT);
+}
+
+// relativeSpan measures a relative range as Cube 0.33's dateParser reads it
+// (in lower case, its rules in this order): its longest length in seconds
+// and the unit its start and end fall on the bounds of; null for the forms
+// Cube leaves to chrono-node, whose length is known only once parsed.
+function relativeSpan(range) {
+  const s = range.toLowerCase();
+  let m = ONE_UNIT.exec(s);
+  if (m) return { span: MAX_SECONDS[m[2]], aligned: m[2] };
+  m = UNITS.exec(s);
+  if (m) return { span: parseCount(m[2]) * MAX_SECONDS[m[3]], aligned: m[3] };
+  if (['today', 'yesterday', 'tomorrow'].some((d) => s.includes(d))) return { span: DAY, aligned: 'day' };
+  if (s.startsWith('from ')) {
+    const parts = s.slice(5).split(' to ');
+    const ago = parts.length === 2 ? UNITS_AGO.exec(parts[0]) : null;
+    if (!ago || parts[1] !== 'now') return null;
+    const exact = FINER_THAN_DAY.find((g) => s.includes(g)) || 'day';
+    return { span: parseCount(ago[1]) * MAX_SECONDS[ago[2]] + MAX_SECONDS[exact], aligned: exact };
+  }
+  return null;
+}
+
+// daysFromCivil is the days from 1970-01-01 to a proleptic Gregorian date
+// (H. Hinnant's algorithm: exact for every year of the grammar, 0 to 9999).
+function daysFromCivil(year, month, day) {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+// bucketIndex numbers the bucket of granularity g that a date of the
+// grammar falls in (a date alone: its first second, or as the end of a
+// range its last), so that two dates' numbers differ by the buckets
+// between them. Weeks start on Monday, as ISO weeks do.
+function bucketIndex(s, g, end) {
+  const m = DATE.exec(s);
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const days = daysFromCivil(y, mo, d);
+  const sec = m[4] === undefined
+    ? days * DAY + (end ? DAY - 1 : 0)
+    : days * DAY + Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6]);
+  switch (g) {
+    case 'second': return sec;
+    case 'minute': return Math.floor(sec / 60);
+    case 'hour': return Math.floor(sec / 3600);
+    case 'day': return Math.floor(sec / DAY);
+    case 'week': return Math.floor((Math.floor(sec / DAY) + 3) / 7); // 1970-01-01 was a Thursday
+    case 'month': return y * 12 + mo - 1;
+    case 'quarter': return y * 4 + Math.floor((mo - 1) / 3);
+    default: return y;
+  }
+}
+
+// buckets is how many buckets of g a date range spans: exactly for dates,
+// at most for a relative range it can measure; null for one it cannot.
+function buckets(range, g) {
+  if (typeof range !== 'string') {
+    const n = bucketIndex(range[range.length - 1], g, true) - bucketIndex(range[0], g, false) + 1;
+    return Math.max(n, 0);
+  }
+  const r = relativeSpan(range);
+  if (!r) return null;
+  const f = FIXED_SECONDS[g];
+  if (f !== undefined && f <= MAX_SECONDS[r.aligned] && (g !== 'week' || r.aligned === 'week')) {
+    return Math.floor(r.span / f); // whole buckets, from bound to bound
+  }
+  const m = MIN_SECONDS[g];
+  return Math.floor((r.span + m - 1) / m) + 1;
+}
+
+function checkBuckets(td, field) {
+  if (absent(td.granularity)) return;
+  const check = (range, at) => {
+    const n = buckets(range, td.granularity);
+    if (n === null && FINER_THAN_DAY.includes(td.granularity)) {
+      throw new Refusal(at, `is a relative range whose length is known only once Cube reads it (${quote(range, 64)}), too open for ${td.granularity} buckets: `
+        + 'give dates, a range such as "last 7 days", or a granularity of day or coarser');
+    }
+    if (n !== null && n > BUDGET.maxBuckets) {
+      const count = n >= 1e12 ? 'more than a trillion' : group(n);
+      const spans = typeof range === 'string' ? 'may span up to' : 'spans';
+      throw new Refusal(at, `${spans} ${count} ${td.granularity} buckets; a range may span at most ${group(BUDGET.maxBuckets)}: `
+        + 'ask for a coarser granularity or a shorter range');
+    }
+  };
+  if (!absent(td.dateRange)) check(td.dateRange, `${field}.dateRange`);
+  (td.compareDateRange || []).forEach((range, i) => check(range, `${field}.compareDateRange[${i}]`));
+}
+
+// checkCall checks a call's queries as a whole, as the API does: one query,
+// or a blend of at most 10; each passes check; and their answers together
+// are within the budget (in a blend each row also carries the blend's time
+// key: one column more). It throws a Refusal; in a blend of several, a
+// query's refusal names it (query[2].limit).
+function checkCall(queries) {
+  array(queries, 'query', 'an array of queries', LIMITS.maxQueries, (q, i) => {
+    try {
+      check(q);
+    } catch (e) {
+      if (e instanceof Refusal && queries.length > 1) {
+        throw new Refusal(`query[${i}]${e.field.slice('query'.length)}`, e.problem);
+      }
+      throw e;
+    }
+  });
+  if (queries.length === 0) throw new Refusal('query', 'is an empty array of queries');
+  const blend = queries.length > 1 ? 1 : 0;
+  const n = queries.reduce((sum, q) => sum + rows(q) * (columns(q) + blend) * ranges(q), 0);
+  if (n > BUDGET.maxCells) {
+    throw new Refusal('query', `asks for up to ${group(n)} answer cells over its ${queries.length} queries; the budget is ${group(BUDGET.maxCells)}: `
+      + 'lower their limits, ask for fewer members or send fewer queries at once');
+  }
 }
 
 // queryRewrite is Cube's hook: it returns the query unchanged, or refuses
@@ -345,4 +545,6 @@ function queryRewrite(query) {
   return query;
 }
 
-module.exports = { queryRewrite, check, Refusal, LIMITS };
+module.exports = {
+  queryRewrite, check, checkCall, Refusal, LIMITS, BUDGET,
+};

@@ -435,7 +435,8 @@ func (r *reader) order(field string) ([]OrderBy, error) {
 }
 
 // check applies the rules that span fields: what Cube needs to have a
-// query at all, one compareDateRange, and GitLab's one-cube rule.
+// query at all, one compareDateRange, GitLab's one-cube rule, and the cost
+// budget (budget.go): time buckets per date range, answer cells.
 func (q *Query) check(field string) error {
 	granular := false
 	compared := 0
@@ -451,13 +452,21 @@ func (q *Query) check(field string) error {
 	if compared > 1 {
 		return &Error{Field: field + ".timeDimensions", Problem: "may give compareDateRange for one time dimension only"}
 	}
-	return q.oneCube()
+	if err := q.oneCube(field); err != nil {
+		return err
+	}
+	for i, td := range q.TimeDimensions {
+		if err := td.checkBuckets(field + ".timeDimensions[" + strconv.Itoa(i) + "]"); err != nil {
+			return err
+		}
+	}
+	return q.checkCells(field)
 }
 
 // oneCube applies GitLab's documented rule, to every cube: a query that
 // measures TrackedEvents uses TrackedEvents members only in its dimensions,
 // time dimensions, segments and filters; likewise for Sessions.
-func (q *Query) oneCube() error {
+func (q *Query) oneCube(field string) error {
 	var measured []string
 	for _, m := range q.Measures {
 		if c := cubeOf(m); !slices.Contains(measured, c) {
@@ -470,10 +479,10 @@ func (q *Query) oneCube() error {
 	bad := func(where, name string) error {
 		if len(measured) > 1 {
 			slices.Sort(measured)
-			return &Error{Field: "query", Problem: fmt.Sprintf("measures several cubes (%s), so it cannot also use %s member %s: send one query per cube",
+			return &Error{Field: field, Problem: fmt.Sprintf("measures several cubes (%s), so it cannot also use %s member %s: send one query per cube",
 				strings.Join(measured, ", "), where, name)}
 		}
-		return &Error{Field: "query", Problem: fmt.Sprintf("measures %s, so its %s must be %s members: %s is not", measured[0], where, measured[0], name)}
+		return &Error{Field: field, Problem: fmt.Sprintf("measures %s, so its %s must be %s members: %s is not", measured[0], where, measured[0], name)}
 	}
 	for _, list := range []struct {
 		where string

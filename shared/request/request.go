@@ -224,7 +224,8 @@ func ParseBody(data []byte) (Body, error) {
 }
 
 // queries reads a query, or an array of at most MaxQueries queries (data
-// blending), at field.
+// blending) whose answers together are within the budget (MaxCells), at
+// field.
 func (r *reader) queries(field string) ([]*Query, bool, error) {
 	tok, err := r.peek()
 	if err != nil {
@@ -246,6 +247,9 @@ func (r *reader) queries(field string) ([]*Query, bool, error) {
 	})
 	if err == nil && len(qs) == 0 {
 		err = &Error{Field: field, Problem: "is an empty array of queries"}
+	}
+	if err == nil {
+		err = checkCallCells(field, qs)
 	}
 	return qs, true, err
 }

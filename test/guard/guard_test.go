@@ -27,8 +27,11 @@ import (
 )
 
 // randomCases is how many generated queries are compared, each valid or
-// with one thing wrong.
-const randomCases = 3000
+// with one thing wrong; randomBlends how many arrays of them.
+const (
+	randomCases  = 3000
+	randomBlends = 400
+)
 
 // verdict is the guard's answer on one query, as the check script prints it.
 type verdict struct {
@@ -63,7 +66,7 @@ func TestGuardAgreesWithTheAPI(t *testing.T) {
 	}
 	for i, c := range cases {
 		a := answers[i].Raw
-		parsed, err := request.ParseQuery([]byte(c.query))
+		call, err := parseCall(c.query)
 		var re *request.Error
 		switch {
 		case err != nil && !errors.As(err, &re):
@@ -74,10 +77,10 @@ func TestGuardAgreesWithTheAPI(t *testing.T) {
 			fail("the API accepts and the guard refuses (%s):\n%s", a.Field, c.query)
 		case err != nil && a.OK:
 			fail("the API refuses (%v) and the guard accepts:\n%s", err, c.query)
-		case err != nil && re.Field != a.Field:
+		case err != nil && apiField(c.query, re) != a.Field:
 			fail("the API names %q and the guard %q:\n%s", re.Field, a.Field, c.query)
 		case err == nil:
-			sent = append(sent, string(parsed.AppendJSON(nil)))
+			sent = append(sent, string(call.AppendQuery(nil)))
 			sentFrom = append(sentFrom, c)
 		}
 	}
@@ -91,6 +94,24 @@ func TestGuardAgreesWithTheAPI(t *testing.T) {
 		}
 	}
 	t.Logf("%d queries, the same verdict on each; %d accepted, each accepted by the guard after Cube normalised it", len(cases), len(sent))
+}
+
+// parseCall reads a call's query (an object, or an array: a blend) as the
+// API reads a body's.
+func parseCall(query string) (request.Call, error) {
+	b, err := request.ParseBody([]byte(`{"query":` + query + `}`))
+	return request.Call{Queries: b.Queries, Blend: b.Blend}, err
+}
+
+// apiField is the field the API's refusal names, as the guard names it: the
+// guard's checkCall is given a lone query as an array of one, so it cannot
+// tell a blend of one query from a query, and names its fields query.*.
+func apiField(query string, re *request.Error) string {
+	var qs []json.RawMessage
+	if rest, ok := strings.CutPrefix(re.Field, "query[0]"); ok && json.Unmarshal([]byte(query), &qs) == nil && len(qs) == 1 {
+		return "query" + rest
+	}
+	return re.Field
 }
 
 // TestGuardRefusesEveryAttack: on its own, as Cube runs it.
@@ -181,6 +202,23 @@ func corpus() []testCase {
 			mutate(rng, q)
 		}
 		b, err := json.Marshal(q)
+		if err != nil {
+			panic(err)
+		}
+		cs = append(cs, testCase{query: string(b), mutated: mutated})
+	}
+	// Blends: arrays of such queries, each valid or with one thing wrong.
+	for i := range randomBlends {
+		call := make([]any, 1+rng.IntN(request.MaxQueries+2))
+		mutated := i%2 == 1
+		for j := range call {
+			q := randomQuery(rng)
+			if mutated && rng.IntN(len(call)) == 0 {
+				mutate(rng, q)
+			}
+			call[j] = q
+		}
+		b, err := json.Marshal(call)
 		if err != nil {
 			panic(err)
 		}
