@@ -120,13 +120,19 @@ type answer struct {
 	body   []byte
 }
 
-// send sends one request straight to Cube; path may carry a query string.
+// send sends one request straight to the tests' Cube; path may carry a
+// query string.
 func send(ctx context.Context, method, path string, body []byte, header map[string]string) (answer, error) {
+	return sendTo(ctx, env.CubeURL, method, path, body, header)
+}
+
+// sendTo sends one request straight to the Cube at base.
+func sendTo(ctx context.Context, base, method, path string, body []byte, header map[string]string) (answer, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, env.CubeURL+path, r)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, r)
 	if err != nil {
 		return answer{}, fmt.Errorf("building %s %s: %w", method, path, err)
 	}
@@ -156,8 +162,8 @@ func mustSend(t *testing.T, method, path string, body []byte, header map[string]
 }
 
 // withToken is the headers of a JSON request with project's token.
-func withToken(t *testing.T, project int64) map[string]string {
-	return map[string]string{"Authorization": token(t, project), "Content-Type": "application/json"}
+func withToken(tb testing.TB, project int64) map[string]string {
+	return map[string]string{"Authorization": token(tb, project), "Content-Type": "application/json"}
 }
 
 // frame is a line of a JavaScript stack trace.
