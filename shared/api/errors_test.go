@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"productanalytics/internal/logcheck"
 	"productanalytics/shared/access"
@@ -41,6 +42,12 @@ func TestAnswer(t *testing.T) {
 		{&cube.Error{Kind: cube.ErrKeyUnavailable}, 503, "503 Service Unavailable: the Cube API key cannot be read"},
 		{ErrUnconfigured, 503, "503 Service Unavailable: the service is not configured"},
 		{ErrAnswerTooLarge, 502, "502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset), or for a gzip answer (Accept-Encoding: gzip)"},
+		{projectBusy{16}, 429, "429 Too Many Requests: this project already has 16 requests in progress, the most one project may have at once; retry after 1 second"},
+		{&cube.Error{Kind: cube.ErrBusy, Status: 429, RetryAfter: 5 * time.Second}, 429, "429 Too Many Requests: Cube has as many of this project's queries in progress as it takes from one project; retry after 5 seconds"},
+		{&cube.Error{Kind: cube.ErrStore, Status: 400, Message: "it ran out of memory", Err: errors.New("Out of Memory Error: at 10.0.0.3")}, 503, "503 Service Unavailable: the events store failed: it ran out of memory"},
+		{&cube.Error{Kind: cube.ErrStore, Status: 400}, 503, "503 Service Unavailable: the events store failed"},
+		// A caller gone outranks what failed for want of it.
+		{fmt.Errorf("%w: %w", ErrClientGone, &cube.Error{Kind: cube.ErrUnreachable}), 499, "499 Client Closed Request: the connection was closed before the answer; keep it open, both ways, until the answer arrives"},
 		{errors.New("a bug"), 500, "500 Internal Server Error"},
 	}
 	for _, tt := range tests {

@@ -113,6 +113,8 @@ type reply struct {
 	contentType string
 	// delay holds the answer back; a client that gives up cuts it short.
 	delay time.Duration
+	// retryAfter, when set, is sent as the Retry-After header.
+	retryAfter string
 }
 
 // seen is one request as the fake Cube received it.
@@ -230,6 +232,9 @@ func (f *fakeCube) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ct = "application/json; charset=utf-8"
 	}
 	w.Header().Set("Content-Type", ct)
+	if rep.retryAfter != "" {
+		w.Header()["Retry-After"] = []string{rep.retryAfter}
+	}
 	w.WriteHeader(rep.status)
 	io.WriteString(w, rep.body)
 }
@@ -344,6 +349,8 @@ type doCase struct {
 	signedWith       string
 	notInError       []string
 	within, atLeast  time.Duration
+	// check, when set, looks further at the error.
+	check func(*testing.T, *Error)
 }
 
 func runDo(t *testing.T, tc doCase) {
@@ -423,6 +430,9 @@ func runDo(t *testing.T, tc doCase) {
 			if strings.Contains(ce.Message, s) || strings.Contains(ce.Error(), s) {
 				t.Errorf("error %q reveals %q", ce.Error(), s)
 			}
+		}
+		if tc.check != nil {
+			tc.check(t, ce)
 		}
 	}
 	if tc.wantNoResponse {
