@@ -38,15 +38,16 @@ const MB = 1024 * 1024;
 // Defaults from the heap Node was given (--max-old-space-size): a fifth of
 // it for answers kept after they were sent (48 MB of Cube's 240 MB at
 // --max-old-space-size=192), the rest for the model, the answers being
-// built and the garbage collector's headroom.
-function defaults(heapLimit = v8.getHeapStatistics().heap_size_limit) {
-  const maxBytes = Math.max(4 * MB, Math.floor(heapLimit / 5 / MB) * MB);
+// built and the garbage collector's headroom. The other bounds follow the
+// whole one unless set.
+function defaults(heapLimit = v8.getHeapStatistics().heap_size_limit, maxBytes = 0) {
+  const whole = maxBytes || Math.max(4 * MB, Math.floor(heapLimit / 5 / MB) * MB);
   return {
-    maxBytes,
+    maxBytes: whole,
     // A dashboard panel's answer is kilobytes; an export of tens of
     // thousands of rows is megabytes and is rarely asked twice.
-    maxEntryBytes: Math.max(64 * 1024, Math.floor(maxBytes / 16)),
-    tenantBytes: Math.floor(maxBytes / 4),
+    maxEntryBytes: Math.max(64 * 1024, Math.floor(whole / 16)),
+    tenantBytes: Math.floor(whole / 4),
     waitingKeepMs: 60 * 1000,
   };
 }
@@ -268,10 +269,10 @@ const WATCHED = Symbol('resultcache.watched');
 // The process-wide bound over every tenant's TenantResults.
 class ResultCache {
   constructor(options = {}) {
-    const d = defaults();
-    this.maxBytes = options.maxBytes || d.maxBytes;
+    const d = defaults(undefined, options.maxBytes);
+    this.maxBytes = d.maxBytes;
     this.maxEntryBytes = Math.min(options.maxEntryBytes || d.maxEntryBytes, this.maxBytes);
-    this.tenantBytes = Math.min(options.tenantBytes || Math.floor(this.maxBytes / 4), this.maxBytes);
+    this.tenantBytes = Math.min(options.tenantBytes || d.tenantBytes, this.maxBytes);
     this.waitingKeepMs = options.waitingKeepMs || d.waitingKeepMs;
     this.log = options.log || (() => {});
     this.tenants = new Map();

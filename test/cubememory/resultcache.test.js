@@ -60,11 +60,13 @@ test('estimates within a third of what the heap holds', { skip: !global.gc && 'n
   }
 });
 
-test('defaults follow the heap: a fifth for answers, a sixteenth of that per answer, a quarter per tenant', () => {
+test('defaults follow the heap: a fifth for answers, a sixteenth of that per answer, a quarter per tenant; or the whole bound when set', () => {
   const d = defaults(240 * MB);
   assert.equal(d.maxBytes, 48 * MB);
   assert.equal(d.maxEntryBytes, 3 * MB);
   assert.equal(d.tenantBytes, 12 * MB);
+  const set = new ResultCache({ maxBytes: 16 * MB });
+  assert.deepEqual([set.maxBytes, set.maxEntryBytes, set.tenantBytes], [16 * MB, 1 * MB, 4 * MB]);
 });
 
 test('an answer above the largest cached one is answered and not kept', async () => {
