@@ -102,9 +102,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a, err := h.serve(w, r, id, &o)
 	if err != nil && errors.Is(r.Context().Err(), context.Canceled) {
 		// net/http cancels the request once the caller has closed its
-		// connection, or only its sending half: what failed then (Cube's
-		// call, cut short) is the caller's leaving, not a fault of ours.
-		err = fmt.Errorf("%w: %w", ErrClientGone, err)
+		// connection, or only its sending half: a failure of ours then
+		// (Cube's call, cut short) is the caller's leaving. What already
+		// blames the caller stays: a body cut off at the server's read
+		// bound cancels the request too.
+		if status, _ := Answer(err); status >= 500 {
+			err = fmt.Errorf("%w: %w", ErrClientGone, err)
+		}
 	}
 	status := h.write(w, r, id, a, err, &o)
 	logRequest(h.log, h.opts.Metrics, r, id, status, start, o)
