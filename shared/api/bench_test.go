@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,4 +102,33 @@ func BenchmarkHandlerMetrics(b *testing.B) {
 	b.ReportMetric(float64(without.Nanoseconds())/float64(n), "ns/request")
 	b.ReportMetric(float64(with.Nanoseconds())/float64(n), "ns/request-with-metrics")
 	b.ReportMetric(float64((with-without).Nanoseconds())/float64(n), "ns-added")
+}
+
+// BenchmarkInFlightLimit is the handler's own time per load request with
+// and without the per-project limit, 8 callers at once over 4 projects:
+// what counting a project's requests in flight costs, side by side.
+func BenchmarkInFlightLimit(b *testing.B) {
+	checker := access.NewJWT(access.JWTOptions{Key: func(context.Context) (string, error) { return callerKey, nil }})
+	auth := "Bearer " + callerToken(&testing.T{}, map[string]any{"projects": []int{1, 2, 3, 4}})
+	for _, limit := range []int{0, 16} {
+		b.Run("limit="+strconv.Itoa(limit), func(b *testing.B) {
+			h := NewHandler(checker, instantCube{}, slog.New(slog.NewJSONHandler(io.Discard, nil)), Options{MaxInFlightPerProject: limit})
+			var n atomic.Int64
+			b.SetParallelism(4) // 8 callers on 2 cores
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				path := "/projects/" + strconv.Itoa(int(n.Add(1)%4)+1) + "/product_analytics/request/load"
+				for pb.Next() {
+					r := httptest.NewRequest("POST", path, strings.NewReader(seedTracked))
+					r.Header.Set("Authorization", auth)
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, r)
+					if w.Code != 200 {
+						b.Errorf("%d %s", w.Code, w.Body)
+						return
+					}
+				}
+			})
+		})
+	}
 }
