@@ -70,6 +70,8 @@ var storeFailures = []struct{ opening, reason string }{
 	{"Timeout error.", timedOut},
 	{"Query was cancelled", interrupted},
 	{"Too many simultaneous queries", storeBusy},
+	// Cube's queue, waiting on the store past its execution timeout.
+	{"Query execution timeout after", timedOut},
 	// Node's sockets.
 	{"socket hang up", dropped},
 	{"read ECONNRESET", dropped},

@@ -39,6 +39,7 @@ func TestDoStoreFailures(t *testing.T) {
 		{"ClickHouse too many queries", 400, "Error: Code: 202. DB::Exception: Too many simultaneous queries. Maximum: 100. (TOO_MANY_SIMULTANEOUS_QUERIES)", ErrStore, storeBusy},
 		{"ClickHouse query cancelled", 400, "Error: Code: 394. DB::Exception: Query was cancelled. (QUERY_WAS_CANCELLED)", ErrStore, interrupted},
 		{"ClickHouse client timeout", 400, "Error: Query failed: Error: Timeout error." + queryID, ErrStore, timedOut},
+		{"Cube's queue timing out", 400, "Query execution timeout after 10 min of waiting", ErrStore, timedOut},
 		// Node's sockets, between Cube and the store.
 		{"connection refused", 400, "Error: Query failed: Error: connect ECONNREFUSED 10.0.3.7:8123" + queryID, ErrStore, refused},
 		{"connection reset", 400, "Error: Query failed: Error: read ECONNRESET" + queryID, ErrStore, dropped},
