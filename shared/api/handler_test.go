@@ -274,6 +274,10 @@ func TestRefusalsNeverCallCube(t *testing.T) {
 		{"nbf in the future", "POST", "/projects/1/product_analytics/request/load", tok(jwt.MapClaims{"projects": []int{1}, "nbf": now.Add(time.Hour).Unix()}), seedTracked, 401, "401 Unauthorized"},
 		{"claim missing", "POST", "/projects/1/product_analytics/request/load", tok(jwt.MapClaims{"sub": "alice"}), seedTracked, 401, "401 Unauthorized"},
 		{"project not in claim", "POST", "/projects/2/product_analytics/request/load", tok(jwt.MapClaims{"projects": []int{1}}), seedTracked, 404, "404 Project Not Found"},
+		// A claim's IDs follow the path's rule: one spelling per project.
+		{"claim 02 for project 2", "POST", "/projects/2/product_analytics/request/load", tok(jwt.MapClaims{"projects": []string{"1", "02"}}), seedTracked, 401, "401 Unauthorized"},
+		{"claim +2 for project 2", "POST", "/projects/2/product_analytics/request/load", tok(jwt.MapClaims{"projects": "+2"}), seedTracked, 401, "401 Unauthorized"},
+		{"claim 2.0 for project 2", "GET", "/projects/2/product_analytics/request/meta", tok(jwt.MapClaims{"projects": []any{json.Number("2.0")}}), "", 401, "401 Unauthorized"},
 		{"meta of another project", "GET", "/projects/2/product_analytics/request/meta", tok(jwt.MapClaims{"projects": []int{1}}), "", 404, "404 Project Not Found"},
 		{"id 01", "POST", "/projects/01/product_analytics/request/load", tok(jwt.MapClaims{"projects": []int{1}}), seedTracked, 400, "id is invalid"},
 		{"id 1.0", "POST", "/projects/1.0/product_analytics/request/load", tok(jwt.MapClaims{"projects": []int{1}}), seedTracked, 400, "id is invalid"},
