@@ -67,7 +67,7 @@ async function main() {
       for (let i = 0; i < (input.runs || 3); i++) {
         best = Math.min(best, (await timed(connection, st.sql, st.params || [])).ms);
       }
-      result.bestMs = best;
+      result.bestMs = Number.isFinite(best) ? best : first.ms;
     } catch (e) {
       result.error = e.message;
     } finally {

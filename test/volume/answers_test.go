@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"productanalytics/internal/clickhouse"
+	"productanalytics/internal/eventsdb"
 	"productanalytics/internal/stack"
 	"productanalytics/shared/dashboards"
 )
@@ -77,7 +78,11 @@ func TestSameAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	checkAnswers(t, ctx, s, evs, end)
+	file := eventsdb.Path(dataDir, answersProject)
+	checkAnswers(t, ctx, s, evs, end, "duckdb", func(sts []statement) (map[string]storeRun, error) {
+		runs, _, err := runAnchor(ctx, root, file, 0, sts)
+		return runs, err
+	})
 }
 
 // TestSameAnswersClickHouse: the same on ClickHouse (Debian's server,
@@ -127,7 +132,15 @@ func TestSameAnswersClickHouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	checkAnswers(t, ctx, s, evs, end)
+	user := clickhouse.AppID(answersProject)
+	password := clickhouse.TenantPassword(key, user)
+	checkAnswers(t, ctx, s, evs, end, "clickhouse", func(sts []statement) (map[string]storeRun, error) {
+		runs := map[string]storeRun{}
+		for _, st := range sts {
+			runs[st.Name] = runClickHouse(ctx, server, user, password, 0, st.SQL)
+		}
+		return runs, nil
+	})
 }
 
 // csvEvents generates the project's CSV with args into dir, adds the
@@ -153,32 +166,66 @@ func csvEvents(t *testing.T, ctx context.Context, root, dir string, end time.Tim
 }
 
 // checkAnswers asks s for every dashboard query over each range ending on
-// the day of end, and compares each answer with the one computed from evs.
-func checkAnswers(t *testing.T, ctx context.Context, s *stack.Stack, evs []event, end time.Time) {
+// the day of end, and compares each answer with the one computed from evs;
+// and so the benchmark's plain SQL for each panel on store, all run at
+// once with run.
+func checkAnswers(t *testing.T, ctx context.Context, s *stack.Stack, evs []event, end time.Time, store string, run func([]statement) (map[string]storeRun, error)) {
 	t.Helper()
+	type check struct {
+		name  string
+		query dashboards.Query
+		sql   string
+	}
+	var checks []check
+	var plainStatements []statement
 	for _, days := range rangesDays {
 		for _, q := range dashboards.QueriesOver(end, days) {
-			t.Run(fmt.Sprintf("%s over %d days", q.Name, days), func(t *testing.T) {
-				want, err := expected(evs, q.Query)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !anyFigure(want) {
-					t.Fatalf("the computed answer has no figure but 0: %v", want)
-				}
-				a, err := load(ctx, s, answersProject, q.Query)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := resultRows(a)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if diffs := differences(got, want); len(diffs) > 0 {
-					t.Errorf("the API's answer differs from the events':\n%s", joinLines(diffs))
-				}
-			})
+			from, to := dateRange(q.Query)
+			sql, err := bestSQL(store, q.Name, answersProject, from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := check{name: fmt.Sprintf("%s over %d days", q.Name, days), query: q, sql: sql}
+			checks = append(checks, c)
+			plainStatements = append(plainStatements, statement{Name: c.name, SQL: sql})
 		}
+	}
+	plain, err := run(plainStatements)
+	if err != nil {
+		t.Fatalf("running the plain SQL: %v", err)
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			want, err := expected(evs, c.query.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !anyFigure(want) {
+				t.Fatalf("the computed answer has no figure but 0: %v", want)
+			}
+			a, err := load(ctx, s, answersProject, c.query.Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := resultRows(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diffs := differences(got, want); len(diffs) > 0 {
+				t.Errorf("the API's answer differs from the events':\n%s", joinLines(diffs))
+			}
+			p, ok := plain[c.name]
+			switch {
+			case !ok:
+				t.Errorf("the plain SQL did not run")
+			case p.err != "":
+				t.Errorf("the plain SQL failed: %s\n%s", p.err, c.sql)
+			default:
+				if diffs := columnDifferences(p.rows, want, c.query.Query); len(diffs) > 0 {
+					t.Errorf("the plain SQL's answer differs from the events':\n%s\n%s", joinLines(diffs), c.sql)
+				}
+			}
+		})
 	}
 }
 

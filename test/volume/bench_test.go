@@ -96,8 +96,8 @@ type rangeResult struct {
 	compile    time.Duration
 	cold, warm opening
 	// cubePeakRSS is the most resident memory Cube had, sampled while the
-	// dashboards opened.
-	cubePeakRSS int64
+	// dashboards opened; storePeakRSS the store's, when it is not in Cube.
+	cubePeakRSS, storePeakRSS int64
 	// cubeSQL and best are each panel's SQL straight on the store: Cube's
 	// own SQL for the panel's query, and plainSQL.
 	cubeSQL, best map[string]storeRun
@@ -169,8 +169,9 @@ func peakRSS(pid int, stop <-chan struct{}) <-chan int64 {
 
 // measureRanges restarts Cube for each range (cold: its caches empty, the
 // project's database not open), opens the dashboards twice, and has
-// anchor run the same panels straight on the store.
-func measureRanges(ctx context.Context, s *stack.Stack, anchor func(days int, queries []dashboards.Query) (map[string]storeRun, map[string]storeRun, int64, error)) ([]rangeResult, error) {
+// anchor run the same panels straight on the store. storePid is the
+// store's process when it is not Cube's (ClickHouse), else 0.
+func measureRanges(ctx context.Context, s *stack.Stack, storePid int, anchor func(days int, queries []dashboards.Query) (map[string]storeRun, map[string]storeRun, int64, error)) ([]rangeResult, error) {
 	var out []rangeResult
 	for i, days := range rangesDays {
 		if i > 0 {
@@ -190,10 +191,17 @@ func measureRanges(ctx context.Context, s *stack.Stack, anchor func(days int, qu
 		r.compile = compile.took
 		stop := make(chan struct{})
 		peak := peakRSS(s.CubePID(), stop)
+		storePeak := make(<-chan int64)
+		if storePid > 0 {
+			storePeak = peakRSS(storePid, stop)
+		}
 		r.cold = open(ctx, s, benchProject, queries)
 		r.warm = open(ctx, s, benchProject, queries)
 		close(stop)
 		r.cubePeakRSS = <-peak
+		if storePid > 0 {
+			r.storePeakRSS = <-storePeak
+		}
 		if r.cubeSQL, r.best, r.anchorRSS, err = anchor(days, queries); err != nil {
 			return nil, err
 		}
@@ -214,7 +222,7 @@ func benchDuckDB(ctx context.Context, root string, d dataset) ([]rangeResult, er
 	if d.size >= 10_000_000 {
 		runs = 1 // each run of a slow statement costs seconds
 	}
-	return measureRanges(ctx, s, func(days int, queries []dashboards.Query) (map[string]storeRun, map[string]storeRun, int64, error) {
+	return measureRanges(ctx, s, 0, func(days int, queries []dashboards.Query) (map[string]storeRun, map[string]storeRun, int64, error) {
 		var cubeStmts, bestStmts []statement
 		for _, q := range queries {
 			sql, params, err := cubeSQL(ctx, s, benchProject, q.Query)
@@ -223,7 +231,7 @@ func benchDuckDB(ctx context.Context, root string, d dataset) ([]rangeResult, er
 			}
 			cubeStmts = append(cubeStmts, statement{Name: q.Name, SQL: sql, Params: params})
 			from, to := dateRange(q.Query)
-			best, err := bestSQL(q.Name, benchProject, from, to)
+			best, err := bestSQL("duckdb", q.Name, benchProject, from, to)
 			if err != nil {
 				return nil, nil, 0, err
 			}
@@ -359,6 +367,9 @@ func printResults(w io.Writer, store string, d dataset, rs []rangeResult) {
 		}
 		fmt.Fprintf(w, "\n-- over %d days: opening cold %s, warm %s; Cube's peak RSS %s (after its start and the model's compilation, %s)\n",
 			r.days, seconds(r.cold.total), seconds(r.warm.total), megabytes(r.cubePeakRSS), seconds(r.compile))
+		if r.storePeakRSS > 0 {
+			fmt.Fprintf(w, "   the store's peak RSS while the dashboards opened: %s\n", megabytes(r.storePeakRSS))
+		}
 		fmt.Fprintf(w, "   the same SQL on the store alone, one statement at a time, first runs: Cube's %s, plain %s; the store's peak memory %s\n",
 			seconds(cubeSum), seconds(plainSum), megabytes(r.anchorRSS))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

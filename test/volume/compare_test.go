@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -80,4 +81,55 @@ func number(v any) (float64, bool) {
 
 func near(a, b float64) bool {
 	return math.Abs(a-b) <= tolerance*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+}
+
+// columnDifferences lists how rows of plain SQL (columns: the day, if the
+// query is by day, then its dimensions, then its measure) differ from the
+// rows want of query.
+func columnDifferences(got [][]any, want []row, query []byte) []string {
+	var q cubeQuery
+	if err := json.Unmarshal(query, &q); err != nil {
+		return []string{err.Error()}
+	}
+	var members []string
+	for _, td := range q.TimeDimensions {
+		if td.Granularity != "" {
+			members = append(members, td.Dimension+"."+td.Granularity)
+		}
+	}
+	members = append(append(members, q.Dimensions...), q.Measures...)
+	var out []string
+	if len(got) != len(want) {
+		out = append(out, fmt.Sprintf("%d rows, want %d", len(got), len(want)))
+	}
+	for i := range min(len(got), len(want)) {
+		if len(got[i]) != len(members) {
+			out = append(out, fmt.Sprintf("row %d: %d columns, want %v", i, len(got[i]), members))
+			continue
+		}
+		for j, m := range members {
+			g, w := got[i][j], want[i][m]
+			switch {
+			case strings.HasSuffix(m, ".day"):
+				if s, _ := g.(string); len(s) < 10 || s[:10] != w {
+					out = append(out, fmt.Sprintf("row %d: the day is %v, want %v", i, g, w))
+				}
+			case isFigure(w):
+				if gf, ok := number(g); !ok || !near(gf, w.(float64)) {
+					out = append(out, fmt.Sprintf("row %d: %s is %v, want %v", i, m, g, w))
+				}
+			case g != w:
+				out = append(out, fmt.Sprintf("row %d: %s is %#v, want %#v", i, m, g, w))
+			}
+		}
+		if len(out) > 10 {
+			return append(out, "...")
+		}
+	}
+	return out
+}
+
+func isFigure(v any) bool {
+	_, ok := v.(float64)
+	return ok
 }
