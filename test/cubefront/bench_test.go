@@ -16,6 +16,7 @@ import (
 
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/stack"
+	"productanalytics/shared/dashboards"
 )
 
 // exportQuery is one of project 1's large answers straight from Cube: every
@@ -183,4 +184,73 @@ func pct(ds []time.Duration, p int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+// BenchmarkDashboardOpening opens every dashboard panel of project 1 (30,000
+// events) at once straight at Cube, its cache cold (a new date range each
+// round), polling "Continue wait" as clients do, under each limit of
+// FAIR_SHARE_LIMITS (default 4, the default): it prints how many panels got
+// a 429 and how long the last one took. A limit that refuses part of an
+// ordinary dashboard is too low.
+//
+//	go test -run '^$' -bench DashboardOpening -benchtime 1x ./test/cubefront/
+func BenchmarkDashboardOpening(b *testing.B) {
+	limits := []int{4}
+	if s := os.Getenv("FAIR_SHARE_LIMITS"); s != "" {
+		limits = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 0 {
+				b.Fatalf("FAIR_SHARE_LIMITS=%q: want whole numbers such as 0,4,2", s)
+			}
+			limits = append(limits, n)
+		}
+	}
+	dataDir := filepath.Join(b.TempDir(), "events")
+	if err := stack.GenerateData(context.Background(), root, dataDir, os.Stderr, "-projects", fmt.Sprintf("1:%d,2:1000", fairShareEvents)); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Println("limit | range (days) | panels | 429s | other failures | last panel answered after")
+	for _, limit := range limits {
+		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
+			s, err := stack.Start(context.Background(), stack.Options{
+				Root: root, DataDir: dataDir,
+				CubeEnv: []string{fmt.Sprintf("CUBE_TENANT_MAX_IN_FLIGHT=%d", limit)},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			h := withToken(b, 1)
+			for _, days := range []int{7, 30, 90, 365} {
+				queries := dashboards.QueriesOver(time.Now(), days)
+				var wg sync.WaitGroup
+				var refused, failed atomic.Int64
+				start := time.Now()
+				for _, q := range queries {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						body := []byte(`{"query":` + string(q.Query) + `,"queryType":"multi"}`)
+						for {
+							a, err := sendTo(context.Background(), s.CubeURL, http.MethodPost, "/cubejs-api/v1/load", body, h)
+							switch {
+							case err != nil:
+								failed.Add(1)
+							case a.status == http.StatusTooManyRequests:
+								refused.Add(1)
+							case a.status == http.StatusOK && strings.Contains(string(a.body), `"Continue wait"`):
+								continue
+							case a.status != http.StatusOK:
+								failed.Add(1)
+							}
+							return
+						}
+					}()
+				}
+				wg.Wait()
+				fmt.Printf("%d | %d | %d | %d | %d | %s\n", limit, days, len(queries), refused.Load(), failed.Load(), time.Since(start).Round(time.Millisecond))
+			}
+		})
+	}
 }
