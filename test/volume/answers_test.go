@@ -80,7 +80,7 @@ func TestSameAnswers(t *testing.T) {
 	defer s.Close()
 	file := eventsdb.Path(dataDir, answersProject)
 	checkAnswers(t, ctx, s, evs, end, "duckdb", func(sts []statement) (map[string]storeRun, error) {
-		runs, _, err := runAnchor(ctx, root, file, 0, sts)
+		runs, _, err := runAnchor(ctx, root, file, anchorMemory, 0, sts)
 		return runs, err
 	})
 }

@@ -103,7 +103,10 @@ type rangeResult struct {
 	cubeSQL, best map[string]storeRun
 	// anchorRSS is the store's peak memory running them, where measured.
 	anchorRSS int64
-	queries   []dashboards.Query
+	// duck is the plain SQL's answer on the DuckDB file of the same events,
+	// when the store is another.
+	duck    map[string]storeRun
+	queries []dashboards.Query
 }
 
 // storeRun is one statement straight on the store.
@@ -238,11 +241,11 @@ func benchDuckDB(ctx context.Context, root string, d dataset) ([]rangeResult, er
 			bestStmts = append(bestStmts, statement{Name: q.Name, SQL: best})
 		}
 		file := eventsdb.Path(d.events, benchProject)
-		cubeRuns, rss1, err := runAnchor(ctx, root, file, runs, cubeStmts)
+		cubeRuns, rss1, err := runAnchor(ctx, root, file, anchorMemory, runs, cubeStmts)
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		bestRuns, rss2, err := runAnchor(ctx, root, file, runs, bestStmts)
+		bestRuns, rss2, err := runAnchor(ctx, root, file, anchorMemory, runs, bestStmts)
 		if err != nil {
 			return nil, nil, 0, err
 		}
@@ -309,13 +312,17 @@ type statement struct {
 	Params []any  `json:"params,omitempty"`
 }
 
+// anchorMemory is the DuckDB memory limit of the anchor's runs: Cube's
+// tenant databases' default.
+const anchorMemory = "256MB"
+
 // runAnchor runs statements on a DuckDB file with anchor.js, on one
-// thread within 256 MB as Cube's tenant databases run by default, and
-// returns each one's run and the process's peak resident memory above its
-// own before the file was opened.
-func runAnchor(ctx context.Context, root, file string, runs int, statements []statement) (map[string]storeRun, int64, error) {
+// thread within memory (a DuckDB size, e.g. 256MB), and returns each one's
+// run and the process's peak resident memory above its own before the
+// file was opened.
+func runAnchor(ctx context.Context, root, file, memory string, runs int, statements []statement) (map[string]storeRun, int64, error) {
 	in, err := json.Marshal(map[string]any{
-		"cubeDir": stack.CubeDir(root), "file": file, "threads": 1, "memoryLimit": "256MB",
+		"cubeDir": stack.CubeDir(root), "file": file, "threads": 1, "memoryLimit": memory,
 		"runs": runs, "statements": statements,
 	})
 	if err != nil {
@@ -373,14 +380,21 @@ func printResults(w io.Writer, store string, d dataset, rs []rangeResult) {
 		fmt.Fprintf(w, "   the same SQL on the store alone, one statement at a time, first runs: Cube's %s, plain %s; the store's peak memory %s\n",
 			seconds(cubeSum), seconds(plainSum), megabytes(r.anchorRSS))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "panel\tAPI cold\tAPI warm\tCube's SQL first\tbest\tplain SQL first\tbest\tcold/store\tsame answer\t")
+		header := "panel\tAPI cold\tAPI warm\tCube's SQL first\tbest\tplain SQL first\tbest\tcold/store\tsame answer\t"
+		if r.duck != nil {
+			header += "same as DuckDB\t"
+		}
+		fmt.Fprintln(tw, header)
 		var failures []string
 		for _, q := range r.queries {
 			cold, warm := r.cold.panels[q.Name], r.warm.panels[q.Name]
 			c, p := r.cubeSQL[q.Name], r.best[q.Name]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", q.Name,
-				panelTime(cold), panelTime(warm), storeTime(c, c.first), storeTime(c, c.best),
-				storeTime(p, p.first), storeTime(p, p.best), ratioText(cold, c, p), agreement(cold, c, p))
+			cells := []string{q.Name, panelTime(cold), panelTime(warm), storeTime(c, c.first), storeTime(c, c.best),
+				storeTime(p, p.first), storeTime(p, p.best), ratioText(cold, c, p), agreement(cold, c, p)}
+			if r.duck != nil {
+				cells = append(cells, sameAsDuckDB(cold, r.duck[q.Name], q.Query))
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 			for name, a := range map[string]answer{"cold": cold, "warm": warm} {
 				if a.status != http.StatusOK {
 					failures = append(failures, fmt.Sprintf("%s (%s): %s", q.Name, name, a))
@@ -452,6 +466,35 @@ func agreement(a answer, c, p storeRun) string {
 	}
 	if !api.near(lastColumnSummary(c.rows)) || !api.near(lastColumnSummary(p.rows)) {
 		return fmt.Sprintf("no: API %v, Cube's SQL %v, plain %v", api, lastColumnSummary(c.rows), lastColumnSummary(p.rows))
+	}
+	return "yes"
+}
+
+// sameAsDuckDB compares the API's answer with the plain SQL's on the
+// DuckDB file of the same events, row by row.
+func sameAsDuckDB(a answer, duck storeRun, query []byte) string {
+	rows, err := resultRows(a)
+	if err != nil || duck.err != "" {
+		return "-"
+	}
+	want := make([]row, len(rows))
+	for i, r := range rows {
+		want[i] = row{}
+		for k, v := range r {
+			switch {
+			case strings.HasSuffix(k, ".day"):
+				s, _ := v.(string)
+				want[i][k] = s[:min(10, len(s))]
+			case isMeasure(k):
+				f, _ := number(v)
+				want[i][k] = f
+			default:
+				want[i][k] = v
+			}
+		}
+	}
+	if diffs := columnDifferences(duck.rows, want, query); len(diffs) > 0 {
+		return "no: " + strings.Join(diffs, "; ")
 	}
 	return "yes"
 }

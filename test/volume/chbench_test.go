@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"productanalytics/internal/clickhouse"
+	"productanalytics/internal/eventsdb"
 	"productanalytics/internal/logcheck"
 	"productanalytics/internal/procstat"
 	"productanalytics/internal/stack"
@@ -69,13 +70,36 @@ func benchClickHouse(ctx context.Context, root string, d dataset) ([]rangeResult
 	if d.size >= 10_000_000 {
 		runs = 1
 	}
-	return measureRanges(ctx, s, chPid, func(days int, queries []dashboards.Query) (map[string]storeRun, map[string]storeRun, int64, error) {
+	duck := map[int]map[string]storeRun{}
+	rs, err := measureRanges(ctx, s, chPid, func(days int, queries []dashboards.Query) (map[string]storeRun, map[string]storeRun, int64, error) {
 		stop := make(chan struct{})
 		peak := peakRSS(chPid, stop)
 		cubeRuns, bestRuns, err := runBoth(ctx, s, server, user, password, runs, queries)
 		close(stop)
-		return cubeRuns, bestRuns, <-peak, err
+		rss := <-peak
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		// The same events' answers on DuckDB, given the memory a large
+		// project's sessions need there.
+		var sts []statement
+		for _, q := range queries {
+			from, to := dateRange(q.Query)
+			sql, err := bestSQL("duckdb", q.Name, benchProject, from, to)
+			if err != nil {
+				return nil, nil, 0, err
+			}
+			sts = append(sts, statement{Name: q.Name, SQL: sql})
+		}
+		if duck[days], _, err = runAnchor(ctx, root, eventsdb.Path(d.events, benchProject), "4GB", 0, sts); err != nil {
+			return nil, nil, 0, err
+		}
+		return cubeRuns, bestRuns, rss, nil
 	})
+	for i := range rs {
+		rs[i].duck = duck[rs[i].days]
+	}
+	return rs, err
 }
 
 // runBoth runs each query's Cube SQL and plain SQL straight on ClickHouse,
