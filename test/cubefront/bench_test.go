@@ -53,17 +53,7 @@ const cachedQuery = `{"measures":["TrackedEvents.count"],"dimensions":["TrackedE
 //
 //	go test -run '^$' -bench FairShare -benchtime 1x ./test/cubefront/
 func BenchmarkFairShare(b *testing.B) {
-	limits := []int{0, 8, 4, 2, 1}
-	if s := os.Getenv("FAIR_SHARE_LIMITS"); s != "" {
-		limits = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 0 {
-				b.Fatalf("FAIR_SHARE_LIMITS=%q: want whole numbers such as 0,4,2", s)
-			}
-			limits = append(limits, n)
-		}
-	}
+	limits := limitsEnv(b, 0, 8, 4, 2, 1)
 	window := 20 * time.Second
 	if s := os.Getenv("FAIR_SHARE_WINDOW"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -195,17 +185,7 @@ func pct(ds []time.Duration, p int) time.Duration {
 //
 //	go test -run '^$' -bench DashboardOpening -benchtime 1x ./test/cubefront/
 func BenchmarkDashboardOpening(b *testing.B) {
-	limits := []int{4}
-	if s := os.Getenv("FAIR_SHARE_LIMITS"); s != "" {
-		limits = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 0 {
-				b.Fatalf("FAIR_SHARE_LIMITS=%q: want whole numbers such as 0,4,2", s)
-			}
-			limits = append(limits, n)
-		}
-	}
+	limits := limitsEnv(b, 4)
 	dataDir := filepath.Join(b.TempDir(), "events")
 	if err := stack.GenerateData(context.Background(), root, dataDir, os.Stderr, "-projects", fmt.Sprintf("1:%d,2:1000", fairShareEvents)); err != nil {
 		b.Fatal(err)
@@ -253,4 +233,21 @@ func BenchmarkDashboardOpening(b *testing.B) {
 			}
 		})
 	}
+}
+
+// limitsEnv is FAIR_SHARE_LIMITS (whole numbers, comma-separated), or def.
+func limitsEnv(b *testing.B, def ...int) []int {
+	s := os.Getenv("FAIR_SHARE_LIMITS")
+	if s == "" {
+		return def
+	}
+	var limits []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			b.Fatalf("FAIR_SHARE_LIMITS=%q: want whole numbers such as 0,4,2", s)
+		}
+		limits = append(limits, n)
+	}
+	return limits
 }
