@@ -16,8 +16,10 @@ cube(`ReturningUsers`, {
   title: `Returning Users`,
 
   measures: {
+    // Rows, as TrackedEvents.count: session_id is never NULL.
     allSessionsCount: {
       type: `count`,
+      sql: `1`,
       title: `All Sessions`,
     },
 

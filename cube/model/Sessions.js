@@ -33,8 +33,10 @@ cube(`Sessions`, {
   title: `Sessions`,
 
   measures: {
+    // Rows, as TrackedEvents.count: session_id is never NULL.
     count: {
       type: `count`,
+      sql: `1`,
       title: `Count`,
     },
 

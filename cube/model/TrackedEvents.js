@@ -12,20 +12,26 @@ cube(`TrackedEvents`, {
   sqlTable: eventsTable(SECURITY_CONTEXT),
   title: `Tracked Events`,
 
+  // The counts count rows (sql 1), the same figure as Cube's default count
+  // of the primary key, which is never NULL, without reading every event's
+  // event_id: that costs the store four times the count itself.
   measures: {
     count: {
       type: `count`,
+      sql: `1`,
       title: `Count`,
     },
 
     pageViewsCount: {
       type: `count`,
+      sql: `1`,
       title: `Page Views`,
       filters: [{ sql: `${CUBE}.event = 'page_view'` }],
     },
 
     linkClicksCount: {
       type: `count`,
+      sql: `1`,
       title: `Link Clicks`,
       filters: [{ sql: `${CUBE}.event_name = 'link_click'` }],
     },

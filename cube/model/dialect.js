@@ -53,7 +53,8 @@ const DIALECTS = {
     // view keeps as events arrive (schema/snowplow_events.clickhouse.sql):
     // a session's rows merge into one here, whatever the table's merges
     // have done so far. The state columns are named apart from the results
-    // so that no alias shadows a column.
+    // so that no alias shadows a column; the optional ones hold 'v' and the
+    // value, or 'w' for NULL (the DDL says why).
     sessions: (schema) => `
       SELECT
         session_id,
@@ -62,7 +63,7 @@ const DIALECTS = {
         minMerge(start_at_state) AS start_at,
         maxMerge(end_at_state) AS end_at,
         ${DIALECTS.clickhouse.durationMs('minMerge(start_at_state)', 'maxMerge(end_at_state)')} AS duration_ms,
-        ${CLIENT_COLUMNS.map((c) => `minMerge(${c}_state) AS ${c}`).join(',\n        ')}
+        ${CLIENT_COLUMNS.map((c) => `substring(nullIf(minMerge(${c}_state), 'w'), 2) AS ${c}`).join(',\n        ')}
       FROM ${schema}.sessions
       GROUP BY session_id`,
     timeField: {},

@@ -56,21 +56,31 @@ ORDER BY (derived_tstamp, event_id)
 -- whole span. Every column is a min() or max(): a row counted twice changes
 -- nothing, which is what lets an existing database fill the table from its
 -- events while new ones arrive (sessions-migration.clickhouse.sql).
+--
+-- The optional (Nullable) columns are kept as text that min() orders as it
+-- orders the values, with NULL last: 'v' before each value, 'w' for NULL.
+-- So the min is the least value that is set, or NULL when none is, as
+-- min() over the events gives; the data model reads back
+-- substring(nullIf(m, 'w'), 2). Why not minState of the Nullable column
+-- itself: ClickHouse 18.16 types that state AggregateFunction(min, String)
+-- and merges a session without a value to '' instead of NULL, and later
+-- releases type it AggregateFunction(min, Nullable(String)), so no one table
+-- would fit both.
 CREATE TABLE {{schema}}.sessions (
     session_id                String,
     domain_userid_state       AggregateFunction(min, String),
     session_index_state       AggregateFunction(min, Int32),
     start_at_state            AggregateFunction(min, {{timestamp}}),
     end_at_state              AggregateFunction(max, {{timestamp}}),
-    agent_name_state          AggregateFunction(min, Nullable(String)),
-    agent_version_state       AggregateFunction(min, Nullable(String)),
-    os_family_state           AggregateFunction(min, Nullable(String)),
-    os_name_state             AggregateFunction(min, Nullable(String)),
-    os_version_state          AggregateFunction(min, Nullable(String)),
-    os_version_major_state    AggregateFunction(min, Nullable(String)),
-    br_lang_state             AggregateFunction(min, Nullable(String)),
-    doc_lang_state            AggregateFunction(min, Nullable(String)),
-    viewport_size_state       AggregateFunction(min, Nullable(String))
+    agent_name_state          AggregateFunction(min, String),
+    agent_version_state       AggregateFunction(min, String),
+    os_family_state           AggregateFunction(min, String),
+    os_name_state             AggregateFunction(min, String),
+    os_version_state          AggregateFunction(min, String),
+    os_version_major_state    AggregateFunction(min, String),
+    br_lang_state             AggregateFunction(min, String),
+    doc_lang_state            AggregateFunction(min, String),
+    viewport_size_state       AggregateFunction(min, String)
 ) ENGINE = AggregatingMergeTree()
 ORDER BY session_id
 ;
@@ -84,14 +94,14 @@ SELECT
     minState(domain_sessionidx) AS session_index_state,
     minState(derived_tstamp) AS start_at_state,
     maxState(derived_tstamp) AS end_at_state,
-    minState(agent_name) AS agent_name_state,
-    minState(agent_version) AS agent_version_state,
-    minState(os_family) AS os_family_state,
-    minState(os_name) AS os_name_state,
-    minState(os_version) AS os_version_state,
-    minState(os_version_major) AS os_version_major_state,
-    minState(br_lang) AS br_lang_state,
-    minState(doc_lang) AS doc_lang_state,
-    minState(viewport_size) AS viewport_size_state
+    minState(ifNull(concat('v', agent_name), 'w')) AS agent_name_state,
+    minState(ifNull(concat('v', agent_version), 'w')) AS agent_version_state,
+    minState(ifNull(concat('v', os_family), 'w')) AS os_family_state,
+    minState(ifNull(concat('v', os_name), 'w')) AS os_name_state,
+    minState(ifNull(concat('v', os_version), 'w')) AS os_version_state,
+    minState(ifNull(concat('v', os_version_major), 'w')) AS os_version_major_state,
+    minState(ifNull(concat('v', br_lang), 'w')) AS br_lang_state,
+    minState(ifNull(concat('v', doc_lang), 'w')) AS doc_lang_state,
+    minState(ifNull(concat('v', viewport_size), 'w')) AS viewport_size_state
 FROM {{schema}}.snowplow_events
 GROUP BY domain_sessionid

@@ -28,6 +28,9 @@
 // empty string). The files must not exist yet; on any error the file being
 // loaded is removed, so a failed load leaves no half-written file behind (the
 // files loaded before it stay, and the run stops).
+//
+// LOAD_EVENTS_MEMORY_LIMIT bounds the loader's memory (default 2GB): a
+// larger project's sort spills to <db-file>.tmp, removed when the load ends.
 
 const fs = require('fs');
 const path = require('path');
@@ -106,10 +109,22 @@ function remove(dbFile) {
   for (const f of [dbFile, `${dbFile}.wal`]) fs.rmSync(f, { force: true });
 }
 
+// LOAD_EVENTS_MEMORY_LIMIT, DuckDB's bound on the loader's memory: 2GB
+// unless set (DuckDB's own default is 80 % of the machine).
+function memoryLimit() {
+  const limit = process.env.LOAD_EVENTS_MEMORY_LIMIT || '2GB';
+  if (!/^[0-9]+(\.[0-9]+)?\s?(KB|MB|GB|KiB|MiB|GiB)$/.test(limit)) {
+    throw new UsageError(`LOAD_EVENTS_MEMORY_LIMIT must be a size such as 2GB, got '${limit}'`);
+  }
+  return limit;
+}
+
 async function loadFile(ddl, { dbFile, project }) {
   let loaded;
   try {
-    const instance = await DuckDBInstance.create(dbFile);
+    // Sorting a large project's events takes memory: within the bound,
+    // DuckDB spills to <db-file>.tmp (removed when the load ends).
+    const instance = await DuckDBInstance.create(dbFile, { memory_limit: memoryLimit(), temp_directory: `${dbFile}.tmp` });
     try {
       const connection = await instance.connect();
       try {
@@ -126,6 +141,8 @@ async function loadFile(ddl, { dbFile, project }) {
     remove(dbFile);
     e.message = `${project.schema} from ${project.csvFile}: ${e.message}`;
     throw e;
+  } finally {
+    fs.rmSync(`${dbFile}.tmp`, { recursive: true, force: true });
   }
   console.log(`loaded ${loaded} events into ${project.schema}`);
 }

@@ -120,3 +120,42 @@ func TestHasDateTime64(t *testing.T) {
 		})
 	}
 }
+
+func TestStatements(t *testing.T) {
+	tests := []struct {
+		name string
+		ddl  string
+		want []string
+	}{
+		{"one without an end", "CREATE TABLE a (x Int32)\n", []string{"CREATE TABLE a (x Int32)"}},
+		{"two, each ended", "-- a; comment\nCREATE TABLE a (x Int32)\n;\nCREATE TABLE b (y Int32)\n  ;  \n", []string{"-- a; comment\nCREATE TABLE a (x Int32)", "CREATE TABLE b (y Int32)"}},
+		{"a semicolon inside a line is no end", "SELECT ';'\n;\n", []string{"SELECT ';'"}},
+		{"empty statements are dropped", ";\n\n;\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Statements(tt.ddl); !slices.Equal(got, tt.want) {
+				t.Errorf("Statements(%q) = %q, want %q", tt.ddl, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSchemaStatements reads the production DDL as the loader does: the
+// events, the sessions table and the view that fills it, in that order.
+func TestSchemaStatements(t *testing.T) {
+	ddl, err := os.ReadFile("../../cube/schema/snowplow_events.clickhouse.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := Statements(string(ddl))
+	want := []string{"CREATE TABLE {{schema}}.snowplow_events", "CREATE TABLE {{schema}}.sessions", "CREATE MATERIALIZED VIEW {{schema}}.sessions_mv"}
+	if len(stmts) != len(want) {
+		t.Fatalf("got %d statements, want %d: %q", len(stmts), len(want), stmts)
+	}
+	for i, w := range want {
+		if !strings.Contains(stmts[i], w) {
+			t.Errorf("statement %d does not hold %q:\n%s", i+1, w, stmts[i])
+		}
+	}
+}
