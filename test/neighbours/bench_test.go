@@ -150,12 +150,15 @@ func (t *tallies) add(path string, a answer) {
 type phase struct {
 	neighbour, ready []sample
 	maxRSS           int64
+	// down is why Cube was not up at the phase's end, if it was not.
+	down error
 }
 
 // measure watches project 2 and Cube's /readyz from now for d, while
 // load (when set) runs with a context that ends with the phase.
-func measure(ctx context.Context, b *testing.B, neighbourW, readyW *watcher, d time.Duration, load func(context.Context)) phase {
+func measure(ctx context.Context, neighbourW, readyW *watcher, d time.Duration, load func(context.Context)) phase {
 	var p phase
+	pid := env.CubePID()
 	from := time.Now()
 	lctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -167,10 +170,8 @@ func measure(ctx context.Context, b *testing.B, neighbourW, readyW *watcher, d t
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for lctx.Err() == nil {
-		if st, err := procstat.Of(env.CubePID()); err == nil {
+		if st, err := procstat.Of(pid); err == nil {
 			p.maxRSS = max(p.maxRSS, st.RSS)
-		} else {
-			b.Errorf("Cube's memory: %v", err)
 		}
 		select {
 		case <-lctx.Done():
@@ -180,6 +181,7 @@ func measure(ctx context.Context, b *testing.B, neighbourW, readyW *watcher, d t
 	to := time.Now()
 	wg.Wait()
 	p.neighbour, p.ready = neighbourW.between(from, to), readyW.between(from, to)
+	p.down = cubeUp(ctx, pid)
 	return p
 }
 
@@ -239,6 +241,9 @@ func BenchmarkNeighbours(b *testing.B) {
 	for i := range shapes {
 		limit, a, err := largestAllowed(ctx, shapes[i])
 		if err != nil {
+			if down := cubeUp(ctx, 0); down != nil {
+				b.Fatalf("%v; Cube did not stay up: %v", err, down)
+			}
 			b.Fatal(err)
 		}
 		shapes[i].limit = limit
@@ -246,10 +251,10 @@ func BenchmarkNeighbours(b *testing.B) {
 	}
 
 	for b.Loop() {
-		alone := measure(ctx, b, neighbourW, readyW, d, nil)
+		alone := measure(ctx, neighbourW, readyW, d, nil)
 		var t tallies
 		var offsets atomic.Int64
-		beside := measure(ctx, b, neighbourW, readyW, d, func(ctx context.Context) {
+		beside := measure(ctx, neighbourW, readyW, d, func(ctx context.Context) {
 			var wg sync.WaitGroup
 			for w := range workers {
 				wg.Go(func() { worker(ctx, w, shapes, &offsets, &t) })
@@ -337,6 +342,14 @@ func report(d time.Duration, workers int, alone, beside phase, t *tallies) float
 	row("Cube /readyz: max", rmax, smax)
 	fmt.Printf("  %-34s %14d %14d\n", "Cube /readyz: not 200", notOK(alone.ready), notOK(beside.ready))
 	fmt.Printf("  %-34s %11.0f MB %11.0f MB\n", "Cube RSS: max", float64(alone.maxRSS)/(1<<20), float64(beside.maxRSS)/(1<<20))
+	for _, p := range []struct {
+		name string
+		phase
+	}{{"alone", alone}, {"beside project 1", beside}} {
+		if p.down != nil {
+			fmt.Printf("  Cube did not stay up %s: %v\n", p.name, p.down)
+		}
+	}
 	t.mu.Lock()
 	for _, path := range slices.Sorted(maps.Keys(t.count)) {
 		fmt.Printf("  project 1 %s: %s (%.0f MB answered)\n", path, tally(t.count[path]), float64(t.bytes[path])/(1<<20))
@@ -347,10 +360,10 @@ func report(d time.Duration, workers int, alone, beside phase, t *tallies) float
 		r = float64(b50) / float64(a50)
 	}
 	verdict := "holds"
-	if r > 3 || notOK(beside.neighbour) > 0 {
+	if r > 3 || notOK(beside.neighbour) > 0 || beside.down != nil {
 		verdict = "does NOT hold"
 	}
-	fmt.Printf("acceptance: project 2's median beside project 1 is %s of alone (want within ×3, every answer 200): %s\n\n",
+	fmt.Printf("acceptance: project 2's median beside project 1 is %s of alone (want within ×3, every answer 200, Cube up): %s\n\n",
 		ratio(a50, b50), verdict)
 	return r
 }
