@@ -93,7 +93,10 @@ type rangeResult struct {
 	days int
 	// compile is Cube's first query after it started, for another
 	// project: the data model's compilation.
-	compile    time.Duration
+	compile time.Duration
+	// load is the machine's load average over the last minute, as the
+	// dashboards opened.
+	load       string
 	cold, warm opening
 	// cubePeakRSS is the most resident memory Cube had, sampled while the
 	// dashboards opened; storePeakRSS the store's, when it is not in Cube.
@@ -198,6 +201,8 @@ func measureRanges(ctx context.Context, s *stack.Stack, storePid int, anchor fun
 		if storePid > 0 {
 			storePeak = peakRSS(storePid, stop)
 		}
+		// What else the machine runs weighs on every figure: said beside them.
+		r.load = loadAverage()
 		r.cold = open(ctx, s, benchProject, queries)
 		r.warm = open(ctx, s, benchProject, queries)
 		close(stop)
@@ -372,8 +377,8 @@ func printResults(w io.Writer, store string, d dataset, rs []rangeResult) {
 			cubeSum += r.cubeSQL[q.Name].first
 			plainSum += r.best[q.Name].first
 		}
-		fmt.Fprintf(w, "\n-- over %d days: opening cold %s, warm %s; Cube's peak RSS %s (after its start and the model's compilation, %s)\n",
-			r.days, seconds(r.cold.total), seconds(r.warm.total), megabytes(r.cubePeakRSS), seconds(r.compile))
+		fmt.Fprintf(w, "\n-- over %d days: opening cold %s, warm %s; Cube's peak RSS %s (after its start and the model's compilation, %s); load average %s\n",
+			r.days, seconds(r.cold.total), seconds(r.warm.total), megabytes(r.cubePeakRSS), seconds(r.compile), r.load)
 		if r.storePeakRSS > 0 {
 			fmt.Fprintf(w, "   the store's peak RSS while the dashboards opened: %s\n", megabytes(r.storePeakRSS))
 		}
@@ -523,6 +528,17 @@ func lastColumnSummary(rows [][]any) summary {
 		}
 	}
 	return s
+}
+
+// loadAverage is the machine's load average over the last minute, or
+// "unknown" where /proc does not say.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	first, _, _ := strings.Cut(string(b), " ")
+	return first
 }
 
 func thousands(n int64) string {
