@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"productanalytics/internal/logcheck"
+	"productanalytics/internal/wait"
 )
 
 // The soak's knobs, from the environment: CUBEMEMORY_DURATION (how long
@@ -99,9 +100,9 @@ func BenchmarkLargeAnswersHeap(b *testing.B) {
 		for _, l := range all[printed:] {
 			num := func(k string) float64 { f, _ := l[k].(float64); return f }
 			peakHeap, limit = max(peakHeap, num("heapPeakMB")), num("heapLimitMB")
-			fmt.Printf("%4.0fs  heap %6.1f MB used, %6.1f MB peak, of %4.0f MB  RSS %6.1f MB  cached answers %5.1f MB (%v), refused %v, evicted %v  exports %d\n",
+			fmt.Printf("%4.0fs  heap %6.1f MB used, %6.1f MB peak, of %4.0f MB  RSS %6.1f MB  kept %5.1f MB (%v cached, %v for a re-send), refused %v, evicted %v  exports %d\n",
 				time.Since(start).Seconds(), num("heapUsedMB"), num("heapPeakMB"), num("heapLimitMB"), num("rssMB"),
-				num("resultCacheMB"), l["answers"], l["refused"], l["evicted"], loads.Load())
+				num("resultCacheMB"), l["answers"], l["waiting"], l["refused"], l["evicted"], loads.Load())
 		}
 		printed = len(all)
 	}
@@ -120,7 +121,14 @@ func BenchmarkLargeAnswersHeap(b *testing.B) {
 	b.StopTimer()
 	maxRSS, rssErr := rss.Stop()
 	if err := failed.Load(); err != nil {
-		b.Fatalf("%v\nCube's log: %s", *err, logcheck.LastLines(log.String(), 10))
+		// The stack logs an exit once it has reaped Cube.
+		exitCtx, exitCancel := context.WithTimeout(context.Background(), 10*time.Second)
+		wait.For(exitCtx, "the stack's line of Cube's exit", func() bool { return cubeExits() != "" })
+		exitCancel()
+		b.Fatalf("%v\nCube's exits: %s\nCube's log: %s", *err, cubeExits(), logcheck.LastLines(log.String(), 20))
+	}
+	if n := s.CubeRestarts(); n > 0 {
+		b.Fatalf("Cube exited %d times: %s", n, cubeExits())
 	}
 	if rssErr != nil {
 		b.Fatalf("Cube (pid %d) is gone: %v", pid, rssErr)

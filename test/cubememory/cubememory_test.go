@@ -61,7 +61,7 @@ func TestLargeAnswersNotCached(t *testing.T) {
 		a, err := load(ctx, c, exporter, exportQuery(exportRows, offset))
 		if err != nil {
 			rss.Stop()
-			t.Fatalf("export %d: %v\nCube's log: %s", offset, err, lastLines(log))
+			t.Fatalf("export %d: %v\nCube's exits: %s\nCube's log: %s", offset, err, cubeExits(), lastLines(log))
 		}
 		if len(a.Data) != exportRows {
 			t.Fatalf("export %d: %d rows, want %d", offset, len(a.Data), exportRows)
@@ -75,8 +75,8 @@ func TestLargeAnswersNotCached(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Cube (pid %d) is gone: %v\nCube's log: %s", pid, err, lastLines(log))
 	}
-	if got := s.CubePID(); got != pid {
-		t.Fatalf("Cube was restarted (pid %d, then %d)", pid, got)
+	if got := s.CubePID(); got != pid || s.CubeRestarts() > 0 {
+		t.Fatalf("Cube exited (pid %d, then %d): %s", pid, got, cubeExits())
 	}
 	if err := ready(s.CubeURL); err != nil {
 		t.Fatal(err)

@@ -57,14 +57,18 @@ var testStack struct {
 	once sync.Once
 	env  *stack.Stack
 	log  *logcheck.Buffer
-	tmp  string
-	err  error
+	// stackLog has the stack's own lines: a Cube that exited, with its
+	// exit status.
+	stackLog *logcheck.Buffer
+	tmp      string
+	err      error
 }
 
 // env starts the tests' stack once: Cube with its default bounds and the
 // test model, whose SlowEvents cube has a refresh key that never changes
 // (with no delay here), so that a cached answer stays the same answer for
-// as long as the cache keeps it.
+// as long as the cache keeps it. Cube is supervised, so that a Cube that
+// exits is logged with its exit status; the tests fail on any restart.
 func env(tb testing.TB) (*stack.Stack, *logcheck.Buffer) {
 	tb.Helper()
 	testStack.once.Do(func() {
@@ -81,9 +85,9 @@ func env(tb testing.TB) (*stack.Stack, *logcheck.Buffer) {
 		if testStack.err = stack.GenerateData(ctx, root, data, os.Stderr, "-projects", projects); testStack.err != nil {
 			return
 		}
-		testStack.log = &logcheck.Buffer{}
+		testStack.log, testStack.stackLog = &logcheck.Buffer{}, &logcheck.Buffer{}
 		testStack.env, testStack.err = stack.Start(ctx, stack.Options{
-			Root: root, DataDir: data, CubeLog: testStack.log, TestModel: true,
+			Root: root, DataDir: data, CubeLog: testStack.log, Log: testStack.stackLog, TestModel: true, SuperviseCube: true,
 		})
 		if testStack.err != nil {
 			testStack.err = fmt.Errorf("%w\n%s", testStack.err, logcheck.LastLines(testStack.log.String(), 20))
@@ -257,6 +261,18 @@ func (s *rssSampler) Stop() (float64, error) {
 	close(s.stop)
 	<-s.done
 	return float64(s.max) / (1 << 20), s.err
+}
+
+// cubeExits is the stack's log lines of Cube exiting, with their exit
+// status and Cube's last output.
+func cubeExits() string {
+	var out []string
+	for _, l := range strings.Split(testStack.stackLog.String(), "\n") {
+		if strings.Contains(l, "cube exited") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // ready reports whether the Cube at url answers /readyz.
