@@ -35,7 +35,11 @@ const fs = require('fs');
 const path = require('path');
 const { DuckDBDriver } = require('@cubejs-backend/duckdb-driver');
 const { DuckDBInstance } = require('@duckdb/node-api');
-const { PostgresQuery } = require('@cubejs-backend/schema-compiler');
+// The schema compiler Cube's server runs (the DuckDB driver brings another
+// version of it), so that the dialect below extends the class Cube uses.
+const { PostgresQuery } = require(require.resolve('@cubejs-backend/schema-compiler', {
+  paths: [path.dirname(require.resolve('@cubejs-backend/server-core'))],
+}));
 
 const APP_ID = /^gitlab_project_([0-9]+)$/;
 // Kept in step with the comment in testmodel/SlowEvents.js.
