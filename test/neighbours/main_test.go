@@ -40,7 +40,7 @@ const (
 // answerDeadline is how long one request may be re-sent on "Continue
 // wait" before it counts as unanswered: long, because the machine may be
 // shared and Cube under load; an answer that comes returns at once.
-const answerDeadline = 3 * time.Minute
+const answerDeadline = 2 * time.Minute
 
 var (
 	env      *stack.Stack
