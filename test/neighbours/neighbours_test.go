@@ -362,7 +362,7 @@ func cubeUp(ctx context.Context, pid int) error {
 // restartCube starts Cube again after a case took it down, and warms
 // project 2's dashboards again, so that the next case starts as this one
 // did.
-func restartCube(t *testing.T) {
+func restartCube(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
