@@ -17,6 +17,15 @@
 // normalisation (order as pairs, dates formatted), before any SQL is built,
 // for load, dry-run, sql and subscriptions alike. It accepts the raw forms
 // too, so it can be tried on what a client sends.
+//
+// queryRewrite sees one query at a time: a blend's queries, and a query's
+// compared date ranges, each on its own (Cube has split them by then). So
+// the cost of a whole call (answer cells summed over a blend and over
+// compared ranges, at most 10 queries) is checkCall's, which a front
+// middleware runs on the call as the client sent it, before Cube's code:
+//
+//   const { checkCall, Refusal } = require('./queryguard');
+//   // checkCall(Array.isArray(query) ? query : [query]) throws a Refusal
 
 const { UserError } = require('@cubejs-backend/api-gateway');
 

@@ -182,6 +182,9 @@ func FuzzParseBody(f *testing.F) {
 	f.Add([]byte(seed.Body(seed.TrackedEvents)))
 	f.Add([]byte(`{"query":{"measures":["A.b"]},"include_token":"true","queryType":null,"x":[1,{"y":2}]}`))
 	f.Add([]byte(`{"query":{"measures":["A.b"]},"include_token":{}}`))
+	// The budget's shapes: a blend, compared ranges, a relative range by hour.
+	f.Add([]byte(`{"query":[{"dimensions":["A.b","A.c.day"],"limit":50000},{"measures":["A.d"],"limit":9}]}`))
+	f.Add([]byte(`{"query":{"measures":["A.b"],"timeDimensions":[{"dimension":"A.t","granularity":"hour","compareDateRange":["last 7 days","from 3 hours ago to now",["2024-01-01","2024-01-02T10:00:00"]]}],"limit":5000}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := ParseBody(data)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,17 +27,29 @@ var stringDimensions = []string{
 	"osVersionMajor", "browserLanguage", "documentLanguage", "viewportSize",
 }
 
-// heapShape is one answer measured: rows of columns text dimensions.
-type heapShape struct{ rows, columns int }
+// heapShape is what is measured: loads of rows of columns text
+// dimensions, parallel of them at once (1 when zero), each a distinct query
+// (by offset) so that Cube answers each on its own.
+type heapShape struct{ rows, columns, parallel int }
 
-func (s heapShape) cells() int { return s.rows * s.columns }
+func (s heapShape) loads() int { return max(s.parallel, 1) }
 
-func (s heapShape) query() string {
+// cells is the cells of all the loads together.
+func (s heapShape) cells() int { return s.rows * s.columns * s.loads() }
+
+func (s heapShape) String() string {
+	if s.loads() == 1 {
+		return fmt.Sprintf("%d rows x %d columns", s.rows, s.columns)
+	}
+	return fmt.Sprintf("%d x (%d rows x %d columns)", s.loads(), s.rows, s.columns)
+}
+
+func (s heapShape) query(offset int) string {
 	dims := make([]string, s.columns)
 	for i := range dims {
 		dims[i] = "TrackedEvents." + stringDimensions[i]
 	}
-	q, err := json.Marshal(map[string]any{"dimensions": dims, "ungrouped": true, "limit": s.rows})
+	q, err := json.Marshal(map[string]any{"dimensions": dims, "ungrouped": true, "limit": s.rows, "offset": offset})
 	if err != nil {
 		panic(err) // strings and ints always marshal
 	}
@@ -60,14 +73,16 @@ const (
 //
 //	go test ./test/guard -run '^$' -bench CubeHeap -benchtime 1x -timeout 90m
 func BenchmarkCubeHeap(b *testing.B) {
-	shapes := []heapShape{{1, 1}, {10000, 12}, {50000, 12}, {50000, 25}}
+	shapes := []heapShape{{1, 1, 1}, {10000, 12, 1}, {50000, 12, 1}, {50000, 25, 1}, {50000, 12, 4}}
 	if s := os.Getenv("GUARD_HEAP_SHAPES"); s != "" {
-		// rows x columns, comma-separated: e.g. 50000x12,20000x25
+		// rows x columns [x loads at once], comma-separated, the smallest
+		// first: e.g. 1x1,50000x12,50000x12x4
 		shapes = nil
 		for _, f := range strings.Split(s, ",") {
 			var sh heapShape
-			if _, err := fmt.Sscanf(f, "%dx%d", &sh.rows, &sh.columns); err != nil || sh.columns > len(stringDimensions) {
-				b.Fatalf("GUARD_HEAP_SHAPES: %q is not rows x columns (at most %d columns)", f, len(stringDimensions))
+			n, _ := fmt.Sscanf(strings.ReplaceAll(f, "x", " "), "%d %d %d", &sh.rows, &sh.columns, &sh.parallel)
+			if n < 2 || sh.columns > len(stringDimensions) || sh.rows < 1 || sh.columns < 1 {
+				b.Fatalf("GUARD_HEAP_SHAPES: %q is not rows x columns [x loads] (at most %d columns)", f, len(stringDimensions))
 			}
 			shapes = append(shapes, sh)
 		}
@@ -102,25 +117,41 @@ func BenchmarkCubeHeap(b *testing.B) {
 	// answers shape whole.
 	answers := func(shape heapShape, heapMB int) (bool, int) {
 		b.Setenv("NODE_OPTIONS", fmt.Sprintf("--max-old-space-size=%d", heapMB))
+		before := len(log.String())
+		outOfHeap := func() bool { return strings.Contains(log.String()[before:], "heap out of memory") }
 		if err := env.StartCube(ctx); err != nil {
+			if outOfHeap() {
+				return false, 0 // too small to start at all
+			}
 			b.Fatal(err)
 		}
-		before := len(log.String())
 		// The model is compiled on the first query: not part of the answer.
 		if _, err := loadRows(ctx, c, `{"measures":["TrackedEvents.count"]}`); err != nil {
+			if outOfHeap() {
+				return false, 0
+			}
 			b.Fatalf("the first query, at %d MB: %v", heapMB, err)
 		}
-		n, size, err := loadRowsSized(ctx, c, shape.query())
+		type answer struct{ rows, size int }
+		answered := make([]answer, shape.loads())
+		errs := make([]error, shape.loads())
+		var wg sync.WaitGroup
+		for i := range shape.loads() {
+			wg.Go(func() {
+				answered[i].rows, answered[i].size, errs[i] = loadRowsSized(ctx, c, shape.query(i))
+			})
+		}
+		wg.Wait()
+		err := errors.Join(errs...)
 		switch {
-		case err == nil && n == shape.rows:
-			return true, size
+		case err == nil && answered[0].rows == shape.rows:
+			return true, answered[0].size
 		case err == nil:
-			b.Fatalf("%d rows for %dx%d: the project has too few events", n, shape.rows, shape.columns)
-		case strings.Contains(log.String()[before:], "heap out of memory"):
+			b.Fatalf("%d rows for %v: the project has too few events", answered[0].rows, shape)
+		case outOfHeap():
 			return false, 0
 		}
-		b.Fatalf("%dx%d at %d MB failed, and not for want of heap: %v\n%s", shape.rows, shape.columns, heapMB, err,
-			logcheck.LastLines(log.String(), 20))
+		b.Fatalf("%v at %d MB failed, and not for want of heap: %v\n%s", shape, heapMB, err, logcheck.LastLines(log.String(), 20))
 		return false, 0
 	}
 	type result struct {
@@ -136,19 +167,21 @@ func BenchmarkCubeHeap(b *testing.B) {
 			lo, hi := heapLowMB, heapHighMB
 			ok, size := answers(shape, hi)
 			if !ok {
-				b.Fatalf("%dx%d: Cube cannot answer it even with %d MB", shape.rows, shape.columns, hi)
+				b.Fatalf("%v: Cube cannot answer it even with %d MB", shape, hi)
 			}
 			for hi-lo > heapStepMB {
 				mid := (lo + hi) / 2
-				if ok, _ := answers(shape, mid); ok {
+				ok, _ := answers(shape, mid)
+				if ok {
 					hi = mid
 				} else {
 					lo = mid
 				}
+				fmt.Printf("    %v at %d MB: answered %v\n", shape, mid, ok)
 			}
 			results = append(results, result{shape, hi, size})
-			fmt.Printf("  %6d rows x %2d columns = %8d cells: answered with %4d MB of heap, not with %4d (answer %.1f MB)\n",
-				shape.rows, shape.columns, shape.cells(), hi, lo, float64(size)/(1<<20))
+			fmt.Printf("  %-32v = %8d cells: answered with %4d MB of heap, not with %4d (each answer %.1f MB)\n",
+				shape, shape.cells(), hi, lo, float64(size)/(1<<20))
 		}
 	}
 	b.StopTimer()
@@ -157,9 +190,9 @@ func BenchmarkCubeHeap(b *testing.B) {
 	for _, r := range results[1:] {
 		extra := float64(r.heapMB-base.heapMB) * (1 << 20)
 		perCell := extra / float64(r.shape.cells()-base.shape.cells())
-		fmt.Printf("  %6d x %2d: %5.0f bytes of heap per cell; %4.0f bytes of JSON per cell\n",
-			r.shape.rows, r.shape.columns, perCell, float64(r.bytes)/float64(r.shape.cells()))
-		b.ReportMetric(perCell, fmt.Sprintf("heapB/cell@%dx%d", r.shape.rows, r.shape.columns))
+		fmt.Printf("  %-32v: %5.0f bytes of heap per cell; %4.0f bytes of JSON per cell\n",
+			r.shape, perCell, float64(r.bytes*r.shape.loads())/float64(r.shape.cells()))
+		b.ReportMetric(perCell, fmt.Sprintf("heapB/cell@%dx%dx%d", r.shape.rows, r.shape.columns, r.shape.loads()))
 	}
 	fmt.Printf("the budget: %d cells a call\n", request.MaxCells)
 }
