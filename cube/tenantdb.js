@@ -28,10 +28,11 @@
 // Many tenants share one Cube process, so a tenant's database is open only
 // while it is used (TenantDatabases): at most a set number at once, least
 // recently used closed first, and each closed after a while unused. Each
-// runs on one thread within a memory limit of its own, and reopens on its
-// next query.
+// runs on one thread (a large project's on two, LARGE_FILE_BYTES) within a
+// memory limit of its own, and reopens on its next query.
 
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { DuckDBDriver } = require('@cubejs-backend/duckdb-driver');
 const { DuckDBInstance } = require('@duckdb/node-api');
@@ -72,6 +73,14 @@ const LOCKDOWN = Object.freeze({
 // What one tenant's instance may use. DuckDB's defaults (a thread per core,
 // 80 % of the machine's memory) are made for one database per process.
 const DEFAULT_MEMORY_LIMIT = '256MB';
+// A project's database runs on one thread, and a large one's on up to two:
+// one tenant's queries run one at a time (its queue), so a thread per
+// database leaves a core idle while a large project's dashboard opens, and
+// a small project's queries are over before a second thread would help.
+// The memory limit stays the instance's, whatever its threads. 256 MiB of
+// file is about 3 million events (cmd/demodata's: 10 million in 750 MiB).
+const LARGE_FILE_BYTES = 256 * 1024 * 1024;
+const LARGE_THREADS = Math.min(2, os.availableParallelism());
 const MEMORY_LIMIT = /^[0-9]+(\.[0-9]+)?\s?(KB|MB|GB|KiB|MiB|GiB)$/;
 
 // Table functions the gate lets through: they compute rows from their
@@ -97,15 +106,17 @@ function projectFile(dataDir, appId) {
 }
 
 // Opens file read-only, or an empty in-memory database when file is null;
-// both locked down, on one thread, within memoryLimit. DuckDB refuses a
+// both locked down, on threads threads (one unless told), within
+// memoryLimit. DuckDB refuses a
 // read-only in-memory database, and an empty one has nothing to protect;
 // the gate keeps SQL from creating anything in it. No path rather than
 // ':memory:', which DuckDB takes for a file name when it allows the
 // database's own paths: ':memory:.wal' in the working folder would be
 // writable.
-async function openLocked(file, { memoryLimit = DEFAULT_MEMORY_LIMIT } = {}) {
+async function openLocked(file, { memoryLimit = DEFAULT_MEMORY_LIMIT, threads = 1 } = {}) {
   if (!MEMORY_LIMIT.test(memoryLimit)) throw new Error(`memory limit '${memoryLimit}' is not a size such as 256MB`);
-  const settings = { ...LOCKDOWN, threads: '1', memory_limit: memoryLimit };
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
+  const settings = { ...LOCKDOWN, threads: String(threads), memory_limit: memoryLimit };
   if (!file) return DuckDBInstance.create(undefined, settings);
   return DuckDBInstance.create(file, { ...settings, access_mode: 'READ_ONLY' });
 }
@@ -178,12 +189,13 @@ class TenantDatabase {
     return run;
   }
 
-  async open(memoryLimit) {
+  async open(memoryLimit, threadsFor) {
     // Data generated after the project's first query is picked up.
     if (this.state && this.inMemory && fs.existsSync(this.file)) this.close();
     if (this.state) return false;
     const file = fs.existsSync(this.file) ? this.file : null;
-    const instance = await openLocked(file, { memoryLimit });
+    this.threads = file ? threadsFor(fs.statSync(file).size) : 1;
+    const instance = await openLocked(file, { memoryLimit, threads: this.threads });
     try {
       this.state = { instance, defaultConnection: await instance.connect() };
     } catch (e) {
@@ -224,8 +236,12 @@ class TenantDatabase {
 class TenantDatabases {
   constructor({
     dataDir, maxOpen = 16, keepAliveMs = 60000, memoryLimit = DEFAULT_MEMORY_LIMIT, slowMs = 0, log = () => {},
+    largeFileBytes = LARGE_FILE_BYTES, largeThreads = LARGE_THREADS,
   }) {
     if (!MEMORY_LIMIT.test(memoryLimit)) throw new Error(`memory limit '${memoryLimit}' is not a size such as 256MB`);
+    if (!Number.isInteger(largeThreads) || largeThreads < 1) throw new Error(`largeThreads must be a positive integer, got ${largeThreads}`);
+    // A large project's database gets more threads (see LARGE_FILE_BYTES).
+    this.threadsFor = (bytes) => (bytes >= largeFileBytes ? largeThreads : 1);
     this.dataDir = dataDir;
     this.slowMs = slowMs;
     this.maxOpen = maxOpen;
@@ -265,8 +281,10 @@ class TenantDatabases {
     try {
       return await db.serially(async () => {
         await this.closing.get(appId);
-        if (await db.open(this.memoryLimit)) {
-          this.log('Tenant database opened', { tenant: appId, inMemory: db.inMemory, open: this.databases.size });
+        if (await db.open(this.memoryLimit, this.threadsFor)) {
+          this.log('Tenant database opened', {
+            tenant: appId, inMemory: db.inMemory, threads: db.threads, open: this.databases.size,
+          });
         }
         return fn(db);
       });
