@@ -280,7 +280,17 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 	if err := ctx.Err(); err != nil {
 		return exchange{}, nil, transportError(ctx, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
+	// The exchange's own bound runs until Cube's answer has arrived,
+	// except that a streamed answer, once Cube has begun it, has the rest
+	// of the call's deadline to arrive: 12 MB can take longer than one
+	// exchange's bound on a loaded machine, and an answer cut there would
+	// reach the caller cut.
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	bound := time.AfterFunc(c.opts.RequestTimeout, func() { cancelCause(errExchangeTimeout) })
+	cancel := func() {
+		bound.Stop()
+		cancelCause(nil)
+	}
 	streamed := false
 	defer func() {
 		if !streamed {
@@ -320,6 +330,7 @@ func (c *Client) send(ctx context.Context, req Request, body []byte, token strin
 	if req.Stream && resp.StatusCode == http.StatusOK && resp.ContentLength > StreamAbove &&
 		strings.Contains(resp.Header.Get("Content-Type"), "json") {
 		streamed = true
+		bound.Stop()
 		return exchange{status: resp.StatusCode}, &stream{body: resp.Body, cancels: []context.CancelFunc{cancel}, length: resp.ContentLength}, nil
 	}
 	defer resp.Body.Close()
@@ -358,8 +369,12 @@ func (s *stream) withCancel(cancel context.CancelFunc) *stream {
 	return s
 }
 
+// errExchangeTimeout ends an exchange that outlasted Options.RequestTimeout.
+var errExchangeTimeout = errors.New("the exchange with Cube outlasted its bound")
+
 func transportError(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(context.Cause(ctx), errExchangeTimeout) {
 		return &Error{Kind: ErrTimeout, Err: err}
 	}
 	return &Error{Kind: ErrUnreachable, Err: err}

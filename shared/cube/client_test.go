@@ -767,3 +767,55 @@ func TestDoStreams(t *testing.T) {
 		})
 	}
 }
+
+// A streamed answer that takes longer to arrive than one exchange's bound
+// arrives whole: the bound is on Cube's beginning to answer; what is left
+// of the call's deadline bounds the rest. Past that deadline, reading it
+// fails rather than ending early.
+func TestDoStreamOutlastsTheExchangeBound(t *testing.T) {
+	const half = StreamAbove
+	body := `{"results":"` + strings.Repeat("x", 2*half) + `"}`
+	const bound = 200 * time.Millisecond
+	for _, tc := range []struct {
+		name           string
+		hold, deadline time.Duration
+		wantErr        bool
+	}{
+		{"within the call's deadline", 3 * bound, 20 * time.Second, false},
+		{"past the call's deadline", 20 * time.Second, 3 * bound, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Cube sends half of the answer at once, the rest after hold.
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				io.WriteString(w, body[:half])
+				w.(http.Flusher).Flush()
+				select {
+				case <-time.After(tc.hold):
+				case <-r.Context().Done():
+					return
+				}
+				io.WriteString(w, body[half:])
+			}))
+			defer srv.Close()
+			c := NewClient(&fakeKeys{key: "k"}, Options{BaseURL: srv.URL, Issuer: testIssuer, RequestTimeout: bound, WaitDeadline: tc.deadline})
+			res, err := c.Do(context.Background(), Request{Endpoint: Load, ProjectID: 1, Query: json.RawMessage(`{}`), Stream: true})
+			if err != nil || res.Stream == nil {
+				t.Fatalf("Do: %v, streamed %v", err, res != nil && res.Stream != nil)
+			}
+			defer res.Stream.Close()
+			got, err := io.ReadAll(res.Stream)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("read %d bytes of %d past the call's deadline, without an error", len(got), len(body))
+				}
+				return
+			}
+			if err != nil || string(got) != body {
+				t.Fatalf("read %d bytes of %d: %v", len(got), len(body), err)
+			}
+		})
+	}
+}
