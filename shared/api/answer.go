@@ -183,15 +183,18 @@ func (h *Handler) sendAnswer(w http.ResponseWriter, r *http.Request, a answer, o
 			o.encoding = "gzip"
 			w.WriteHeader(http.StatusOK)
 			z := h.gzip.get(cw)
-			a.writeTo(z)
-			z.Close()
+			// A copy cut short leaves the gzip stream unended, so that
+			// nothing reads it as whole.
+			if _, o.cutShort = a.writeTo(z); o.cutShort == nil {
+				z.Close()
+			}
 			h.gzip.put(z)
 		} else {
 			if a.streamLen >= 0 {
 				hd.Set("Content-Length", strconv.FormatInt(int64(len(a.prefix))+a.streamLen, 10))
 			}
 			w.WriteHeader(http.StatusOK)
-			a.writeTo(cw)
+			_, o.cutShort = a.writeTo(cw)
 		}
 		o.bytes = cw.n
 		return nil

@@ -26,6 +26,9 @@ var (
 	// ErrProjectBusy: the project has as many requests in progress as one
 	// project may have (Options.MaxInFlightPerProject).
 	ErrProjectBusy = errors.New("the project has too many requests in progress")
+	// ErrAnswerCutShort: a streamed answer of Cube's stopped after its
+	// head had gone out to the caller.
+	ErrAnswerCutShort = errors.New("the answer from Cube was cut short")
 	// ErrClientGone: the caller closed the connection (or its sending
 	// half) before the answer, which ended the work on it.
 	ErrClientGone = errors.New("the caller closed the connection before the answer")
@@ -78,6 +81,7 @@ var answers = []struct {
 	{cube.ErrTimeout, http.StatusGatewayTimeout, with("Cube did not answer in time")},
 	{cube.ErrKeyUnavailable, http.StatusServiceUnavailable, with("the Cube API key cannot be read")},
 	{ErrUnconfigured, http.StatusServiceUnavailable, with("the service is not configured")},
+	{ErrAnswerCutShort, http.StatusBadGateway, with("the answer from Cube was cut short")},
 	{ErrAnswerTooLarge, http.StatusBadGateway, with("the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset), or for a gzip answer (Accept-Encoding: gzip)")},
 }
 

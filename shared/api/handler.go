@@ -84,6 +84,9 @@ type outcome struct {
 	// counted says the request holds one of its project's places in
 	// flight, until its answer is sent.
 	counted bool
+	// cutShort is why a streamed answer stopped after its head went out:
+	// Cube's side failed, or the caller's.
+	cutShort error
 }
 
 // ServeHTTP implements http.Handler.
@@ -111,7 +114,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	status := h.write(w, r, id, a, err, &o)
+	if o.cutShort != nil {
+		// The head said 200 and part of the answer went out: the caller's
+		// client sees the transfer fail, which is what is logged.
+		cause := ErrAnswerCutShort
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			cause = ErrClientGone
+		}
+		o.reason = fmt.Errorf("%w: %w", cause, o.cutShort)
+		status, _ = Answer(o.reason)
+	}
 	logRequest(h.log, h.opts.Metrics, r, id, status, start, o)
+	if o.cutShort != nil {
+		// Ends the connection without the answer's end (the last chunk),
+		// so that no client takes what it got for the whole answer.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // serve answers a request: Cube's answer, or what went wrong.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -334,4 +336,63 @@ func TestClientHalfClose(t *testing.T) {
 	if slices.Contains(got, "Requests{StatusClass=5xx}=1") {
 		t.Errorf("counted as a 5xx: %v", got)
 	}
+}
+
+// TestAnswerCutShort: a streamed answer that Cube stops sending half way
+// never reaches the caller as a whole one: the connection ends without the
+// answer's end, so the caller's client fails, and the log line says 502,
+// at error level, counted as AnswerCutShort.
+func TestAnswerCutShort(t *testing.T) {
+	big := `{"results":[{"data":"` + strings.Repeat("x", 256<<10) + `"}]}`
+	f := newFakeCube(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+		io.WriteString(w, big[:len(big)/2])
+		w.(http.Flusher).Flush()
+		// Cube goes away half way through.
+		panic(http.ErrAbortHandler)
+	})
+	h := newObserved(t, f, Options{})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for _, enc := range []string{"identity", "gzip"} {
+		t.Run(enc, func(t *testing.T) {
+			id := "cut-" + enc
+			req, _ := http.NewRequest("POST", srv.URL+"/projects/1/product_analytics/request/load", strings.NewReader(seedTracked))
+			req.Header.Set("Authorization", "Bearer "+project1Token(t))
+			req.Header.Set("X-Request-Id", id)
+			req.Header.Set("Accept-Encoding", enc)
+			// The head may not even have gone out (gzip holds a small
+			// beginning back): either way the transfer fails.
+			if got, err := readWhole(req); err == nil {
+				t.Fatalf("read %d bytes of %d without an error: a cut answer passed for a whole one", len(got), len(big))
+			}
+			var line map[string]any
+			wait.Until(t, "the request's log line", func() bool {
+				return strings.Contains(h.lines.String(), `"request_id":"`+id+`"`)
+			})
+			line = h.line(t, id)
+			if line["status"] != 502.0 || line["level"] != "ERROR" || line["Reason"] != "AnswerCutShort" {
+				t.Errorf("log line %v; want 502 at ERROR, Reason AnswerCutShort", line)
+			}
+		})
+	}
+}
+
+// readWhole sends req and reads its answer, gunzipped when it is gzip.
+func readWhole(req *http.Request) ([]byte, error) {
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		z, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		r = z
+	}
+	return io.ReadAll(r)
 }

@@ -39,6 +39,7 @@ var reasons = []struct {
 	{cube.ErrTimeout, "CubeTimeout"},
 	{cube.ErrKeyUnavailable, "CubeKeyUnavailable"},
 	{ErrUnconfigured, "Unconfigured"},
+	{ErrAnswerCutShort, "AnswerCutShort"},
 	{ErrAnswerTooLarge, "AnswerTooLarge"},
 }
 
