@@ -12,8 +12,8 @@
 // a new instance: the file just opened, as Cube's first query finds it),
 // the best of the next runs, and the rows (arrays, in the columns' order); and the process's peak resident
 // memory (VmHWM) beside its resident memory before the file was opened.
-// The file is opened read-only, on the threads and within the memory limit
-// given (Cube's tenant databases: one thread, 256MB by default).
+// The file is opened as Cube's tenant databases open theirs, on the threads
+// and within the memory limit given.
 
 const fs = require('fs');
 const path = require('path');
@@ -44,20 +44,18 @@ async function main() {
   // DuckDB converts TIMESTAMP to TIMESTAMPTZ in the process's zone; the
   // stored times are UTC, as Cube reads them.
   process.env.TZ = 'UTC';
-  const req = createRequire(path.join(input.cubeDir, 'package.json'));
-  const { DuckDBInstance } = req('@duckdb/node-api');
-  const settings = {
-    access_mode: 'READ_ONLY',
-    threads: String(input.threads || 1),
-    memory_limit: input.memoryLimit || '256MB',
-  };
+  // Opened as Cube opens a tenant's file (cube/tenantdb.js): read-only,
+  // locked down, no spilling to disk, on the threads and within the
+  // memory given.
+  const { openLocked } = createRequire(path.join(input.cubeDir, 'package.json'))('./tenantdb');
+  const settings = { threads: input.threads || 1, memoryLimit: input.memoryLimit || '256MB' };
   const baseKB = residentKB('VmRSS');
   const out = { statements: [] };
   for (const st of input.statements) {
     const result = { name: st.name };
     // A new instance per statement: its first run reads the file as Cube's
     // first query after opening it does.
-    const instance = await DuckDBInstance.create(input.file, settings);
+    const instance = await openLocked(input.file, settings);
     const connection = await instance.connect();
     try {
       const first = await timed(connection, st.sql, st.params || []);

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -317,17 +318,26 @@ type statement struct {
 	Params []any  `json:"params,omitempty"`
 }
 
+// largeFileBytes is the size from which Cube gives a project's database
+// two threads rather than one (LARGE_FILE_BYTES in cube/tenantdb.js); the
+// anchor runs on the same.
+const largeFileBytes = 256 << 20
+
 // anchorMemory is the DuckDB memory limit of the anchor's runs: Cube's
 // tenant databases' default.
 const anchorMemory = "256MB"
 
-// runAnchor runs statements on a DuckDB file with anchor.js, on one
-// thread within memory (a DuckDB size, e.g. 256MB), and returns each one's
+// runAnchor runs statements on a DuckDB file with anchor.js, opened as
+// Cube opens it, on the threads Cube gives it, within memory (a DuckDB size, e.g. 256MB), and returns each one's
 // run and the process's peak resident memory above its own before the
 // file was opened.
 func runAnchor(ctx context.Context, root, file, memory string, runs int, statements []statement) (map[string]storeRun, int64, error) {
+	threads := 1
+	if fi, err := os.Stat(file); err == nil && fi.Size() >= largeFileBytes {
+		threads = min(2, runtime.NumCPU())
+	}
 	in, err := json.Marshal(map[string]any{
-		"cubeDir": stack.CubeDir(root), "file": file, "threads": 1, "memoryLimit": memory,
+		"cubeDir": stack.CubeDir(root), "file": file, "threads": threads, "memoryLimit": memory,
 		"runs": runs, "statements": statements,
 	})
 	if err != nil {
@@ -402,7 +412,7 @@ func printResults(w io.Writer, store string, d dataset, rs []rangeResult) {
 			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 			for name, a := range map[string]answer{"cold": cold, "warm": warm} {
 				if a.status != http.StatusOK {
-					failures = append(failures, fmt.Sprintf("%s (%s): %s", q.Name, name, a))
+					failures = append(failures, fmt.Sprintf("%s (%s): %d %s", q.Name, name, a.status, message(a)))
 				}
 			}
 			for name, run := range map[string]storeRun{"Cube's SQL": c, "plain SQL": p} {
@@ -416,6 +426,15 @@ func printResults(w io.Writer, store string, d dataset, rs []rangeResult) {
 			fmt.Fprintln(w, "  failed:", f)
 		}
 	}
+}
+
+// message is the API's message of a refusal, or the start of its body.
+func message(a answer) string {
+	var m struct{ Message string }
+	if json.Unmarshal(a.body, &m) == nil && m.Message != "" {
+		return m.Message
+	}
+	return fmt.Sprintf("%.200s", a.body)
 }
 
 func panelTime(a answer) string {
