@@ -15,9 +15,12 @@ import (
 const (
 	// MaxCells bounds the answer cells of a call: for each of its queries,
 	// rows (the limit, or Cube's default) × columns × compared date ranges,
-	// summed over a blend. Measured (test/guard's BenchmarkCubeHeap), one
-	// answered cell costs Cube about 300 bytes of heap at its peak, so an
-	// answer of MaxCells needs about 180 MB over what Cube holds anyway.
+	// summed over a blend. It lets through the export users need, 50,000
+	// rows of a dozen columns, and refuses the shapes that ended Cube (25
+	// columns of 50,000 rows, 12 compared ranges of 50,000). Measured
+	// (test/guard's BenchmarkCubeHeap), an answer costs Cube 105 to 150
+	// bytes of heap a cell up to 240,000 cells, and 222 at this bound: the
+	// export needs 198 MB of heap, 127 MB over an idle Cube's 71.
 	MaxCells = 600_000
 	// DefaultLimit is the rows Cube answers when a query gives no limit
 	// (CUBEJS_DB_QUERY_DEFAULT_LIMIT, whose default in Cube 0.33 is 10,000).

@@ -186,7 +186,7 @@ func BenchmarkCubeHeap(b *testing.B) {
 	}
 	b.StopTimer()
 	base := results[0]
-	fmt.Printf("Cube's heap per answered cell, over the smallest answer's %d MB (bisection step %d MB):\n", base.heapMB, heapStepMB)
+	fmt.Printf("Cube's heap per answered cell, over the smallest answer's %d MB (each heap found within %d MB):\n", base.heapMB, heapStepMB)
 	for _, r := range results[1:] {
 		extra := float64(r.heapMB-base.heapMB) * (1 << 20)
 		perCell := extra / float64(r.shape.cells()-base.shape.cells())
