@@ -78,9 +78,9 @@ func (q *Query) ranges() int64 {
 	return 1
 }
 
-// Cells is the most answer cells the query may make Cube build on its own:
+// cells is the most answer cells the query may make Cube build on its own:
 // rows × columns × compared date ranges.
-func (q *Query) Cells() int64 { return q.rows() * q.columns() * q.ranges() }
+func (q *Query) cells() int64 { return q.rows() * q.columns() * q.ranges() }
 
 // callCells is the most answer cells of a call's queries: in a blend each
 // row also carries the blend's time key, one column more.
@@ -99,7 +99,7 @@ func callCells(qs []*Query) int64 {
 // checkCells refuses a query whose answer may be over MaxCells, naming
 // what to reduce.
 func (q *Query) checkCells(field string) error {
-	cells := q.Cells()
+	cells := q.cells()
 	if cells <= MaxCells {
 		return nil
 	}
