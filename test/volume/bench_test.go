@@ -379,8 +379,12 @@ func printResults(w io.Writer, store string, d dataset, rs []rangeResult) {
 	if d.generated > 0 {
 		gen = "generated in " + d.generated.Round(time.Second).String()
 	}
-	fmt.Fprintf(w, "\n== %s events, %d days, on %s: data %s on disk (%s, %s)\n",
-		thousands(int64(d.size)), benchDays, store, megabytes(diskBytes(d.dir)), gen, filepath.Base(d.dir))
+	disk := "DuckDB file " + megabytes(diskBytes(d.events))
+	if ch := diskBytes(filepath.Join(d.dir, "clickhouse")); ch > 0 {
+		disk += ", ClickHouse data " + megabytes(ch)
+	}
+	fmt.Fprintf(w, "\n== %s events, %d days, on %s: %s (%s, %s)\n",
+		thousands(int64(d.size)), benchDays, store, disk, gen, filepath.Base(d.dir))
 	for _, r := range rs {
 		var cubeSum, plainSum time.Duration
 		for _, q := range r.queries {
