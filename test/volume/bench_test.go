@@ -224,7 +224,7 @@ func benchDuckDB(ctx context.Context, root string, d dataset) ([]rangeResult, er
 	cubeLog := &logcheck.Buffer{}
 	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: d.events, CubeLog: cubeLog})
 	if err != nil {
-		return nil, fmt.Errorf("starting the stack: %w", err)
+		return nil, fmt.Errorf("starting the stack: %w; Cube's log ends:\n%s", err, logcheck.LastLines(cubeLog.String(), 10))
 	}
 	defer s.Close()
 	runs := 3

@@ -61,7 +61,7 @@ func benchClickHouse(ctx context.Context, root string, d dataset) ([]rangeResult
 	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: d.events, CubeLog: cubeLog,
 		ClickHouse: &stack.ClickHouse{URL: server.URL, PasswordKey: key}})
 	if err != nil {
-		return nil, fmt.Errorf("starting the stack: %w", err)
+		return nil, fmt.Errorf("starting the stack: %w; Cube's log ends:\n%s", err, logcheck.LastLines(cubeLog.String(), 10))
 	}
 	defer s.Close()
 	user := clickhouse.AppID(benchProject)

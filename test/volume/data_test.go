@@ -62,7 +62,7 @@ type dataset struct {
 	generated time.Duration
 }
 
-// generatorArgsFor are the generator's flags for a size.
+// generatorArgs are the generator's flags for the size.
 func (d dataset) generatorArgs() []string {
 	return []string{
 		"-projects", fmt.Sprintf("%d:%d", benchProject, d.size), "-days", strconv.Itoa(benchDays),
