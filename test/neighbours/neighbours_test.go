@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"productanalytics/internal/logcheck"
 	"productanalytics/internal/procstat"
 	"productanalytics/internal/stack"
 	"productanalytics/internal/wait"
@@ -283,7 +284,7 @@ func TestOneProjectCannotTakeCubeDown(t *testing.T) {
 				t.Logf("the API's log of its last failed answers:\n%s", failedLines(apiLogs.String(), 3))
 			}
 			if down != nil {
-				t.Errorf("Cube did not stay up: %v", down)
+				t.Errorf("Cube did not stay up: %v; its log ends:\n%s", down, cubeTail())
 				restartCube(t)
 			}
 		})
@@ -361,6 +362,18 @@ func cubeUp(ctx context.Context, pid int) error {
 		return fmt.Errorf("Cube's /readyz: %s", a)
 	}
 	return nil
+}
+
+// cubeTail is the end of Cube's log, with the reason it exited, without
+// the lines of V8's native stack.
+func cubeTail() string {
+	var kept []string
+	for _, l := range strings.Split(logcheck.LastLines(cubeLogs.String(), 40), "\n") {
+		if !strings.Contains(l, ": 0x") {
+			kept = append(kept, truncate(l, 300))
+		}
+	}
+	return strings.Join(kept[max(0, len(kept)-12):], "\n")
 }
 
 // restartCube starts Cube again after a case took it down, and warms
