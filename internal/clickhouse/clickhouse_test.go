@@ -159,3 +159,46 @@ func TestSchemaStatements(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationMatchesSchema: the migration of an existing database creates
+// the very sessions table and view a new database gets, and backfills with
+// the view's own SELECT.
+func TestMigrationMatchesSchema(t *testing.T) {
+	read := func(name string) []string {
+		b, err := os.ReadFile("../../cube/schema/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, stmt := range Statements(string(b)) {
+			var code []string
+			for line := range strings.Lines(stmt) {
+				if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+					code = append(code, strings.TrimRight(line, "\n"))
+				}
+			}
+			out = append(out, strings.ReplaceAll(strings.TrimSpace(strings.Join(code, "\n")), "{{schema}}", "gitlab_project_<id>"))
+		}
+		return out
+	}
+	schema, migration := read("snowplow_events.clickhouse.sql"), read("sessions-migration.clickhouse.sql")
+	if len(schema) != 3 || len(migration) != 4 {
+		t.Fatalf("got %d statements in the schema and %d in the migration, want 3 and 4", len(schema), len(migration))
+	}
+	_, viewSelect, _ := strings.Cut(schema[2], " AS\n")
+	tests := []struct {
+		name      string
+		got, want string
+	}{
+		{"sessions table", migration[0], schema[1]},
+		{"materialized view", migration[1], schema[2]},
+		{"backfill", migration[2], "INSERT INTO gitlab_project_<id>.sessions\n" + viewSelect},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("the migration's\n%s\nis not the schema's\n%s", tt.got, tt.want)
+			}
+		})
+	}
+}
