@@ -206,6 +206,16 @@ class TenantDatabase {
     return true;
   }
 
+  // Whether the file has the sessions table the loader builds
+  // (schema/sessions.sql); files loaded before it have not.
+  async hasSessions() {
+    const reader = await this.state.defaultConnection.runAndReadAll(
+      'SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = $1 AND table_name = \'sessions\'',
+      [this.appId],
+    );
+    return Number(reader.getRowObjectsJS()[0].n) > 0;
+  }
+
   async admit(sql) {
     if (this.passed.has(sql)) return;
     const refusal = await checkStatement(this.state.defaultConnection, sql);
@@ -285,6 +295,11 @@ class TenantDatabases {
           this.log('Tenant database opened', {
             tenant: appId, inMemory: db.inMemory, threads: db.threads, open: this.databases.size,
           });
+          if (!db.inMemory && !(await db.hasSessions())) {
+            // Its Sessions queries fail with DuckDB's "Table with name
+            // sessions does not exist": say why once, where operators look.
+            this.log('Tenant database predates the sessions table: load its events again (cmd/demodata or scripts/load-events.js)', { tenant: appId });
+          }
         }
         return fn(db);
       });
