@@ -10,7 +10,7 @@ SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants bench-data soak clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
+.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants bench-data bench-neighbours bench-memory fuzz-cube soak clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports; LISTEN=0.0.0.0
@@ -100,6 +100,7 @@ bench: build
 	$(GO) test -run '^$$' -bench 'SlowDashboard' -benchtime 3x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'OneCube' -benchtime 400x -count 1 ./test/integration/
 	$(GO) test -run '^$$' -bench 'LambdaWarmRSS' -benchtime 20000x -count 1 -timeout 30m ./test/integration/
+	$(GO) test -run '^$$' -bench 'FairShare|DashboardOpening' -benchtime 1x -count 1 -timeout 30m ./test/cubefront/
 
 ## soak: the local stack as make run starts it, under a steady mix of the
 ## API's calls (projects 1 and 2, refusals, bad inputs) with CONCURRENCY
@@ -129,6 +130,34 @@ bench-tenants:
 ## STORE=clickhouse runs it on ClickHouse (installed when missing)
 bench-data:
 	$(GO) test -run '^$$' -bench 'Data' -benchtime 1x -count 1 -timeout 600m ./test/volume/
+
+## bench-neighbours: project 2's cached dashboard answers through the API
+## alone for NEIGHBOURS_DURATION (60s), then as long beside project 1 at
+## its worst allowed behaviour: NEIGHBOURS_WORKERS (8) workers, half through
+## the API and half straight to Cube with include_token's token, sending the
+## largest exports, ungrouped exports, compared ranges and blends the budget
+## allows, each a new answer; prints both phases side by side (median, p90,
+## max and their ratios, Cube's /readyz latency and memory, project 1's
+## answers by status) and whether project 2's median stays within 3x
+NEIGHBOURS_DURATION ?= 60s
+NEIGHBOURS_WORKERS ?= 8
+bench-neighbours:
+	NEIGHBOURS_DURATION=$(NEIGHBOURS_DURATION) NEIGHBOURS_WORKERS=$(NEIGHBOURS_WORKERS) \
+	  $(GO) test -run '^$$' -bench 'Neighbours' -benchtime 1x -count 1 -timeout 30m ./test/neighbours/
+
+## bench-memory: Cube's heap under CUBEMEMORY_DURATION (10m) of distinct
+## large allowed answers (project 1 exporting with CUBEMEMORY_WORKERS, 2,
+## project 2's dashboard beside), printed every 30 s with the highest;
+## fails if Cube stops
+bench-memory:
+	$(GO) test -run '^$$' -bench 'LargeAnswersHeap' -benchtime 1x -count 1 -timeout 30m ./test/cubememory/
+
+## fuzz-cube: routes, methods, bodies and headers straight to Cube with
+## tenant tokens for FUZZ_DURATION (2m): Cube never exits, never answers a
+## stack or a path (make test runs it for 20 s)
+FUZZ_DURATION ?= 2m
+fuzz-cube:
+	FUZZ_DURATION=$(FUZZ_DURATION) $(GO) test -count=1 -run 'TestRouteFuzz' -v ./test/cubefront/
 
 clean:
 	rm -rf bin

@@ -32,6 +32,7 @@ const ROUTES = new Map([
   ['/livez', ['GET', 'HEAD']],
 ]);
 // Routes that take a query, and routes that need no token.
+const LOAD_ROUTE = '/cubejs-api/v1/load';
 const QUERY_ROUTES = new Set(['/cubejs-api/v1/load', '/cubejs-api/v1/sql', '/cubejs-api/v1/dry-run']);
 const PROBES = new Set(['/readyz', '/livez']);
 
@@ -276,7 +277,7 @@ class InFlight {
     }
     waiter.timer = setTimeout(() => {
       release();
-      onRefused(t.running);
+      onRefused(t.running, true);
     }, this.queueWaitMs);
     t.queue.push(waiter);
     return release;
@@ -408,7 +409,16 @@ function mountFront(app, options) {
       return;
     }
     const { appId } = payload;
-    const release = limit.acquire(appId, () => next(), (running) => {
+    const release = limit.acquire(appId, () => next(), (running, waited) => {
+      // A load that waited its turn in the queue is told to ask again, as
+      // Cube tells of a query still computing: clients (the API, Cube's
+      // own) re-send it by themselves, so that a dashboard opening more
+      // panels at once than a project's share loses none. A full queue is
+      // refused.
+      if (waited && req.path === LOAD_ROUTE) {
+        answer(res, 200, 'Continue wait');
+        return;
+      }
       refusedLimit.note(appId, { appId, running, limit: limit.max });
       answer(res, 429, `This project already has ${running} requests running at Cube, the most one project may have at once `
         + `(CUBE_TENANT_MAX_IN_FLIGHT=${limit.max}): retry after ${RETRY_AFTER_SECONDS} s`,

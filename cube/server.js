@@ -29,7 +29,12 @@
 //   CUBE_DATABASE_MEMORY_LIMIT  duckdb: memory limit of each tenant's database (default 256MB)
 //   CUBE_TENANT_MAX_IN_FLIGHT   a tenant's requests Cube works on at once (default 4; 0: no limit)
 //   CUBE_TENANT_MAX_QUEUED      a tenant's requests waiting for one of those (default 16)
-//   CUBE_TENANT_QUEUE_WAIT      seconds one waits before its 429 (default 3; 0: none waits)
+//   CUBE_TENANT_QUEUE_WAIT      seconds one waits for its turn (default 3; 0: none waits): then a
+//                               load is told to "Continue wait" (clients ask again), others get 429
+//   CUBE_RESULT_CACHE_MB        answers kept after they were sent, all projects (default: a fifth of the heap)
+//   CUBE_RESULT_MAX_KB          the largest answer kept; larger ones are not cached (default: a sixteenth of the above)
+//   CUBE_RESULT_PROJECT_MB      what one project's answers may take (default: a quarter of the whole)
+//   CUBE_MEMORY_LOG_SECONDS     how often Cube logs its memory, "Cube memory" (default 30; 0: never)
 
 // Cube enforces its own token checks and hides its dev tooling only in
 // production mode; this must be set before Cube is loaded.
@@ -46,7 +51,9 @@ const path = require('path');
 const express = require('express');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
-const { DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases } = require('./tenantdb');
+const {
+  DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases, TenantDuckDBQuery,
+} = require('./tenantdb');
 const { TenantOrchestrators } = require('./orchestrators');
 const front = require('./front');
 
@@ -67,6 +74,9 @@ const STORES = {
       log: logger,
     }),
     dbType: 'postgres',
+    // Postgres' SQL without a per-row time-zone conversion when the query's
+    // zone is UTC, in which the events' times are stored (tenantdb.js).
+    dialectClass: TenantDuckDBQuery,
     sqlDialect: 'duckdb',
   },
   clickhouse: {
@@ -134,6 +144,11 @@ function readConfig() {
     slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
     maxTenants: intEnv('CUBE_MAX_TENANTS', 1000, 1),
     tenantKeepAliveMs: intEnv('CUBE_TENANT_KEEP_ALIVE', 1200, 1) * 1000,
+    // 0: the default, from the heap's size (resultcache.js).
+    resultCacheMB: intEnv('CUBE_RESULT_CACHE_MB', 0, 0),
+    resultMaxKB: intEnv('CUBE_RESULT_MAX_KB', 0, 0),
+    resultProjectMB: intEnv('CUBE_RESULT_PROJECT_MB', 0, 0),
+    memoryLogSeconds: intEnv('CUBE_MEMORY_LOG_SECONDS', 30, 0),
     maxOpenDatabases: intEnv('CUBE_MAX_OPEN_DATABASES', 16, 1),
     databaseKeepAliveMs: intEnv('CUBE_DATABASE_KEEP_ALIVE', 60, 1) * 1000,
     databaseMemoryLimit: memoryLimitEnv('CUBE_DATABASE_MEMORY_LIMIT'),
@@ -260,7 +275,15 @@ async function main() {
     fail(e.message);
   }
   const orchestrators = new TenantOrchestrators({
-    max: config.maxTenants, keepAliveMs: config.tenantKeepAliveMs, log: logger,
+    max: config.maxTenants,
+    keepAliveMs: config.tenantKeepAliveMs,
+    log: logger,
+    results: {
+      maxBytes: config.resultCacheMB * 1024 * 1024,
+      maxEntryBytes: config.resultMaxKB * 1024,
+      tenantBytes: config.resultProjectMB * 1024 * 1024,
+    },
+    memoryLogMs: config.memoryLogSeconds * 1000,
   });
 
   const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
@@ -279,7 +302,7 @@ async function main() {
     contextToApiScopes: async () => ['meta', 'data'],
     // Without a dialect class Cube uses its built-in one for dbType.
     dbType: store.dbType,
-    dialectFactory: () => null,
+    dialectFactory: () => store.dialectClass || null,
     // One driver per tenant, on that tenant's data only; it must go with
     // contextToOrchestratorId below, or Cube shares pools, queues and its
     // result cache across tenants (cube-js/cube#4129).
@@ -339,6 +362,11 @@ async function main() {
     // The bound port, not the asked one: with 0, whoever started Cube reads it here.
     console.log(`cube listening on ${config.host}:${server.address().port}`);
   });
+  // Longer than the API's idle connections (its Cube client keeps them 90 s):
+  // Node's 5 s default closes a pooled connection after a long answer has
+  // held the event loop, just as the API sends the next request on it.
+  server.keepAliveTimeout = 95 * 1000;
+  server.headersTimeout = 100 * 1000;
   server.on('error', (e) => fail(`cannot listen on ${config.host}:${config.port}: ${e.message}`));
 
   let stopping = false;

@@ -28,7 +28,8 @@ import (
 )
 
 // The test Cube's bounds of a project's requests (cube/front.js): two in
-// flight, one more waiting for a second before its 429.
+// flight, one more waiting for a second before it is told to continue
+// waiting (a load) or refused (429); more than that refused at once.
 const (
 	maxInFlight = 2
 	maxQueued   = 1

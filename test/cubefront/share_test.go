@@ -33,8 +33,9 @@ func hold(ctx context.Context, t *testing.T, n int, wg *sync.WaitGroup) {
 }
 
 // TestTenantInFlightLimit: while project 1 holds its limit of requests in
-// flight at Cube, its next request waits, then gets 429 with Retry-After,
-// counted in Cube's log; project 2 is answered meanwhile; and once project
+// flight at Cube, its next load waits, then is told to continue waiting;
+// one past the queue's places gets 429 with Retry-After, counted in Cube's
+// log; project 2 is answered meanwhile; and once project
 // 1's clients go, their places are free again.
 func TestTenantInFlightLimit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -48,17 +49,45 @@ func TestTenantInFlightLimit(t *testing.T) {
 		go hold(ctx, t, n, &wg)
 	}
 	fast := loadPath(`{"measures":["TrackedEvents.count"]}`)
-	var refused answer
-	wait.Until(t, "project 1's request over its limit to be refused", func() bool {
+	// A load that waited out its place in the queue is told to ask again,
+	// as for a query still computing.
+	wait.Until(t, "project 1's load over its limit to be told to continue waiting", func() bool {
 		a := mustSend(t, http.MethodGet, fast, nil, withToken(t, 1))
-		if a.status == http.StatusTooManyRequests {
-			refused = a
-			return true
-		}
 		if a.status != http.StatusOK {
-			t.Fatalf("project 1: answer %d %.300s; want 200 or 429", a.status, a.body)
+			t.Fatalf("project 1 with a place in the queue: answer %d %.300s; want 200", a.status, a.body)
 		}
-		return false
+		return strings.Contains(string(a.body), `"error":"Continue wait"`)
+	})
+	// Past the queue's places, a request is refused.
+	var refused answer
+	wait.Until(t, "project 1's request past its queue to be refused", func() bool {
+		type result struct {
+			a   answer
+			err error
+		}
+		results := make(chan result, maxQueued+1)
+		h := withToken(t, 1)
+		for range maxQueued + 1 {
+			go func() {
+				a, err := send(context.Background(), http.MethodGet, fast, nil, h)
+				results <- result{a, err}
+			}()
+		}
+		got := false
+		for range maxQueued + 1 {
+			r := <-results
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			a := r.a
+			switch {
+			case a.status == http.StatusTooManyRequests:
+				refused, got = a, true
+			case a.status != http.StatusOK:
+				t.Fatalf("project 1: answer %d %.300s; want 200 or 429", a.status, a.body)
+			}
+		}
+		return got
 	})
 	if ra, err := strconv.Atoi(refused.header.Get("Retry-After")); err != nil || ra < 1 {
 		t.Errorf("Retry-After %q; want a whole number of seconds", refused.header.Get("Retry-After"))
