@@ -427,7 +427,7 @@ func printResults(w io.Writer, store string, d dataset, rs []rangeResult) {
 			}
 			for name, run := range map[string]storeRun{"Cube's SQL": c, "plain SQL": p} {
 				if run.err != "" {
-					failures = append(failures, fmt.Sprintf("%s (%s on the store): %.200s", q.Name, name, run.err))
+					failures = append(failures, fmt.Sprintf("%s (%s on the store): %.200s", q.Name, name, strings.Join(strings.Fields(run.err), " ")))
 				}
 			}
 		}
