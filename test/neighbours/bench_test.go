@@ -364,7 +364,7 @@ func report(d time.Duration, workers int, alone, beside phase, t *tallies, crash
 		phase
 	}{{"alone", alone}, {"beside project 1", beside}} {
 		if p.down != nil {
-			fmt.Printf("  Cube did not stay up %s: %v\n", p.name, p.down)
+			fmt.Printf("  Cube did not stay up %s: %v; its log ends:\n%s\n", p.name, p.down, cubeTail())
 		}
 	}
 	t.mu.Lock()
