@@ -237,3 +237,73 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// BenchmarkCubeExportsAtTheBudget runs what one project may do at its
+// worst within the budget, on a Cube with the stack's heap (CubeHeapMB, or
+// NODE_OPTIONS=--max-old-space-size=N): with the result cache filled by
+// four other projects' answers, rounds of 4 exports at once (the in-flight
+// limit of a project) of 50,000 rows × 12 columns, the largest the budget
+// allows. It fails if Cube ends.
+//
+//	go test ./test/guard -run '^$' -bench ExportsAtTheBudget -benchtime 1x -timeout 30m
+func BenchmarkCubeExportsAtTheBudget(b *testing.B) {
+	const rounds, atOnce = 8, 4
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	root, err := stack.Root(".")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(b.TempDir(), "events")
+	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
+		b.Fatal(err)
+	}
+	if err := stack.GenerateData(ctx, root, dir, os.Stderr, "-projects", "1:60000,2:20000,3:20000,4:20000,5:20000"); err != nil {
+		b.Fatal(err)
+	}
+	log := &logcheck.Buffer{}
+	env, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dir, ContinueWait: 30 * time.Second, CubeLog: log})
+	if err != nil {
+		b.Fatalf("%v\n%s", err, logcheck.LastLines(log.String(), 20))
+	}
+	defer env.Close()
+	c := cube.NewClient(localKeys{}, cube.Options{
+		BaseURL: env.CubeURL, Issuer: "heap-benchmark", RequestTimeout: 5 * time.Minute,
+		WaitDeadline: 8 * time.Minute, MaxResponseBytes: 1 << 30,
+	})
+	load := func(project int64, q string) error {
+		_, err := c.Do(ctx, cube.Request{Endpoint: cube.Load, ProjectID: project, Query: json.RawMessage(q)})
+		return err
+	}
+	fill := heapShape{rows: 2000, columns: 12}
+	export := heapShape{rows: 50000, columns: 12}
+	if export.cells() != request.MaxCells {
+		b.Fatalf("the export is %d cells, the budget %d", export.cells(), request.MaxCells)
+	}
+	b.ResetTimer()
+	for range b.N {
+		for p := int64(2); p <= 5; p++ {
+			for i := range 20 {
+				if err := load(p, fill.query(i*fill.rows)); err != nil {
+					b.Fatalf("project %d's answer %d: %v", p, i, err)
+				}
+			}
+		}
+		for round := range rounds {
+			errs := make([]error, atOnce)
+			var wg sync.WaitGroup
+			for i := range atOnce {
+				// Distinct offsets: each export is built anew.
+				wg.Go(func() { errs[i] = load(1, export.query(round*atOnce+i)) })
+			}
+			wg.Wait()
+			if strings.Contains(log.String(), "heap out of memory") {
+				b.Fatalf("round %d: Cube ended (%v)\n%s", round, errors.Join(errs...), logcheck.LastLines(log.String(), 20))
+			}
+			if err := errors.Join(errs...); err != nil {
+				b.Fatalf("round %d: %v", round, err)
+			}
+			fmt.Printf("round %d: %d exports of %v at once answered, Cube up\n", round, atOnce, export)
+		}
+	}
+}
