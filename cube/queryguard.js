@@ -522,7 +522,8 @@ function checkBuckets(td, field) {
 // or a blend of at most 10; each passes check; and their answers together
 // are within the budget (in a blend each row also carries the blend's time
 // key: one column more). It throws a Refusal; in a blend of several, a
-// query's refusal names it (query[2].limit).
+// query's refusal names it (query[2].limit). It returns the call's cells,
+// which the front (front.js) weighs a load by.
 function checkCall(queries) {
   array(queries, 'query', 'an array of queries', LIMITS.maxQueries, (q, i) => {
     try {
@@ -541,6 +542,7 @@ function checkCall(queries) {
     throw new Refusal('query', `asks for up to ${group(n)} answer cells over its ${queries.length} queries; the budget is ${group(BUDGET.maxCells)}: `
       + 'lower their limits, ask for fewer members or send fewer queries at once');
   }
+  return n;
 }
 
 // queryRewrite is Cube's hook: it returns the query unchanged, or refuses
