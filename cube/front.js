@@ -371,6 +371,10 @@ function mountFront(app, options) {
   const refusedLimit = new SampledLog(log, 'Tenant over its in-flight limit');
   const refusedQueries = new SampledLog(log, 'Query refused before Cube');
   const failures = new SampledLog(log, 'Request failed');
+  const refusedLarge = new SampledLog(log, 'Large answer over Cube\'s places for them');
+  const large = options.maxLargeAnswers > 0
+    ? new InFlight({ max: options.maxLargeAnswers, maxQueued: options.maxQueuedLarge || 64, queueWaitMs: options.queueWaitMs })
+    : null;
   const limit = options.maxInFlight > 0
     ? new InFlight({ max: options.maxInFlight, maxQueued: options.maxQueued, queueWaitMs: options.queueWaitMs })
     : null;
@@ -475,9 +479,10 @@ function mountFront(app, options) {
       answer(res, 400, message);
       return;
     }
+    let cells = 0;
     if (options.checkCall) {
       try {
-        options.checkCall(queries);
+        cells = Number(options.checkCall(queries)) || 0;
       } catch (e) {
         if (!(options.Refusal && e instanceof options.Refusal)) {
           // A failure of the check itself: Cube's own guard (queryRewrite)
@@ -491,7 +496,24 @@ function mountFront(app, options) {
         return;
       }
     }
-    next();
+    if (!large || req.path !== LOAD_ROUTE || cells <= options.largeCells) {
+      next();
+      return;
+    }
+    // A large answer waits for one of Cube's few places for them, whatever
+    // its project: each holds up to a hundred megabytes of the one heap
+    // while it is built, so their number, not each project's, bounds it.
+    const release = large.acquire('large', () => next(), (running, waited) => {
+      if (waited) {
+        answer(res, 200, 'Continue wait');
+        return;
+      }
+      refusedLarge.note('large', { cells, running, limit: large.max });
+      answer(res, 429, `Cube is building ${running} large answers, the most it builds at once `
+        + `(CUBE_MAX_LARGE_ANSWERS=${large.max}): retry after ${RETRY_AFTER_SECONDS} s, or ask for fewer rows`,
+      { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    });
+    res.once('close', release);
   });
 }
 

@@ -31,6 +31,10 @@
 //   CUBE_TENANT_MAX_QUEUED      a tenant's requests waiting for one of those (default 16)
 //   CUBE_TENANT_QUEUE_WAIT      seconds one waits for its turn (default 3; 0: none waits): then a
 //                               load is told to "Continue wait" (clients ask again), others get 429
+//   CUBE_MAX_LARGE_ANSWERS      loads of more than CUBE_LARGE_ANSWER_CELLS cells (the guard's count)
+//                               Cube builds at once, all projects together (default 2; 0: no bound);
+//                               others wait as above, then "Continue wait"; past 64 waiting, 429
+//   CUBE_LARGE_ANSWER_CELLS     the answer cells that make a load large (default 50000)
 //   CUBE_RESULT_CACHE_MB        answers kept after they were sent, all projects (default: a fifth of the heap)
 //   CUBE_RESULT_MAX_KB          the largest answer kept; larger ones are not cached (default: a sixteenth of the above)
 //   CUBE_RESULT_PROJECT_MB      what one project's answers may take (default: a quarter of the whole)
@@ -155,6 +159,8 @@ function readConfig() {
     tenantMaxInFlight: intEnv('CUBE_TENANT_MAX_IN_FLIGHT', 4, 0),
     tenantMaxQueued: intEnv('CUBE_TENANT_MAX_QUEUED', 16, 0),
     tenantQueueWaitMs: intEnv('CUBE_TENANT_QUEUE_WAIT', 3, 0) * 1000,
+    maxLargeAnswers: intEnv('CUBE_MAX_LARGE_ANSWERS', 2, 0),
+    largeAnswerCells: intEnv('CUBE_LARGE_ANSWER_CELLS', 50000, 1),
   };
 }
 
@@ -343,6 +349,8 @@ async function main() {
     maxInFlight: config.tenantMaxInFlight,
     maxQueued: config.tenantMaxQueued,
     queueWaitMs: config.tenantQueueWaitMs,
+    maxLargeAnswers: config.maxLargeAnswers,
+    largeCells: config.largeAnswerCells,
     // checkCall is the guard's check of a whole call, where it has one.
     checkCall: typeof guard.checkCall === 'function' ? guard.checkCall : null,
     Refusal: guard.Refusal,

@@ -23,8 +23,12 @@ import (
 // (4 GB on 24 GB) and lets it grow to several times what is live before
 // collecting: over a ten-minute soak Cube's resident memory went from 340
 // to 650 MB while its live heap stayed at 81 MB. Bounded, it collects
-// instead. NODE_OPTIONS=--max-old-space-size=N overrides it.
-const CubeHeapMB = 192
+// instead. 512 MB holds what the cost budget lets through: the largest
+// allowed answer (50,000 rows of 12 columns) needs 198 MB of heap on its
+// own (test/guard's BenchmarkCubeHeap), Cube builds at most two such at
+// once (CUBE_MAX_LARGE_ANSWERS), and the result cache takes a fifth of the
+// heap. NODE_OPTIONS=--max-old-space-size=N overrides it.
+const CubeHeapMB = 512
 
 // listeningLine is what cube/server.js prints once it has bound its port.
 var listeningLine = regexp.MustCompile(`cube listening on [0-9a-fA-F.:]+:([0-9]+)`)

@@ -38,6 +38,10 @@ const (
 	// hold the tests need, so that a held request is not answered from
 	// Cube's cache before the test is done with it.
 	slowQuery = 15 * time.Second
+	// maxLargeAnswers is how many loads of more than 50,000 cells (the
+	// default CUBE_LARGE_ANSWER_CELLS) Cube builds at once, all projects
+	// together.
+	maxLargeAnswers = 1
 )
 
 var (
@@ -78,6 +82,7 @@ func run(m *testing.M) int {
 			fmt.Sprintf("CUBE_TENANT_MAX_IN_FLIGHT=%d", maxInFlight),
 			fmt.Sprintf("CUBE_TENANT_MAX_QUEUED=%d", maxQueued),
 			fmt.Sprintf("CUBE_TENANT_QUEUE_WAIT=%d", int(queueWait/time.Second)),
+			fmt.Sprintf("CUBE_MAX_LARGE_ANSWERS=%d", maxLargeAnswers),
 		},
 	})
 	if err != nil {
