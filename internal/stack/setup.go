@@ -82,6 +82,24 @@ func installed(dir string) bool {
 	return err == nil && !mods.ModTime().Before(lock.ModTime())
 }
 
+// TestData readies what a test's stack needs: Cube's node modules, and a
+// new temporary folder named after prefix whose events/ folder holds demo
+// data generated with args (cmd/demodata's flags). The caller removes tmp.
+func TestData(ctx context.Context, root, prefix string, log io.Writer, args ...string) (tmp, dataDir string, err error) {
+	if tmp, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", err
+	}
+	dataDir = filepath.Join(tmp, "events")
+	if err = InstallCube(ctx, root, log); err == nil {
+		err = GenerateData(ctx, root, dataDir, log, args...)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", "", err
+	}
+	return tmp, dataDir, nil
+}
+
 // GenerateData writes the demo events into the folder dir, one DuckDB file
 // per project, when it holds no project's file yet. The generator loads
 // every project into temporary files and renames them into place only once

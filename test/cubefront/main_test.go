@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -64,18 +63,11 @@ func run(m *testing.M) int {
 	if root, err = stack.Root("."); err != nil {
 		return fail(err)
 	}
-	tmp, err := os.MkdirTemp("", "pa-cubefront-")
+	tmp, dataDir, err := stack.TestData(ctx, root, "pa-cubefront-", os.Stderr, "-projects", "1:2000,2:1000")
 	if err != nil {
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	dataDir := filepath.Join(tmp, "events")
-	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
-		return fail(err)
-	}
-	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr, "-projects", "1:2000,2:1000"); err != nil {
-		return fail(err)
-	}
 	env, err = stack.Start(ctx, stack.Options{
 		Root: root, DataDir: dataDir, TestModel: true, SlowQuery: slowQuery, CubeLog: cubeLog,
 		CubeEnv: []string{

@@ -63,18 +63,11 @@ func run(m *testing.M) int {
 	if root, err = stack.Root("."); err != nil {
 		return fail(err)
 	}
-	tmp, err := os.MkdirTemp("", "pa-faults-")
+	tmp, dataDir, err := stack.TestData(ctx, root, "pa-faults-", os.Stderr, "-projects", "1:5000,2:1000")
 	if err != nil {
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	dataDir := filepath.Join(tmp, "events")
-	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
-		return fail(err)
-	}
-	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr, "-projects", "1:5000,2:1000"); err != nil {
-		return fail(err)
-	}
 	os.MkdirAll(filepath.Join(tmp, "load"), 0o755)
 	if bootstrap, err = rie.BuildBootstrap(ctx, root, "./functions/load", filepath.Join(tmp, "load")); err != nil {
 		return fail(err)

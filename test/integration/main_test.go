@@ -47,18 +47,12 @@ func run(m *testing.M) int {
 	if root, err = stack.Root("."); err != nil {
 		return fail(err)
 	}
-	tmp, err := os.MkdirTemp("", "pa-integration-")
+	tmp, data, err := stack.TestData(ctx, root, "pa-integration-", os.Stderr)
 	if err != nil {
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	dataDir = filepath.Join(tmp, "events")
-	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
-		return fail(err)
-	}
-	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr); err != nil {
-		return fail(err)
-	}
+	dataDir = data
 	env, err = stack.Start(ctx, stack.Options{
 		Root: root, DataDir: dataDir, ContinueWait: continueWt, TestModel: true, SlowQuery: slowQuery,
 		Log: apiLogs, CubeLog: cubeLogs,

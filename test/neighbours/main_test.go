@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -68,18 +67,11 @@ func run(m *testing.M) int {
 	if root, err = stack.Root("."); err != nil {
 		return fail(err)
 	}
-	tmp, err := os.MkdirTemp("", "pa-neighbours-")
+	tmp, dataDir, err := stack.TestData(ctx, root, "pa-neighbours-", os.Stderr)
 	if err != nil {
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	dataDir := filepath.Join(tmp, "events")
-	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
-		return fail(err)
-	}
-	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr); err != nil {
-		return fail(err)
-	}
 	// As make run starts it, but unsupervised: a Cube that exits stays
 	// down, so that a crash shows as one, and the tests restart it
 	// themselves before the next case.
