@@ -41,7 +41,10 @@ type Keys interface {
 
 // The defaults of Options, which a zero value takes.
 const (
-	DefaultRequestTimeout   = 10 * time.Second
+	// Cube answers within its continue-wait (5 s) unless its one thread
+	// is building large answers, which took more than 10 s on a loaded
+	// Cube (make bench-neighbours); still inside DefaultWaitDeadline.
+	DefaultRequestTimeout   = 20 * time.Second
 	DefaultWaitDeadline     = 25 * time.Second
 	DefaultMaxResponseBytes = 64 << 20
 )
