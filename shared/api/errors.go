@@ -129,7 +129,7 @@ func cubes(status int, err error) string {
 // busy says why a request is refused 429, and when to ask again (the
 // Retry-After the answer carries).
 func busy(status int, err error) string {
-	why := "Cube has as many of this project's queries in progress as it takes from one project"
+	why := "Cube is working on as much as it takes at once, of this project's queries or of large answers"
 	var pb projectBusy
 	if errors.As(err, &pb) {
 		why = fmt.Sprintf("this project already has %d requests in progress, the most one project may have at once", pb.limit)

@@ -43,7 +43,7 @@ func TestAnswer(t *testing.T) {
 		{ErrUnconfigured, 503, "503 Service Unavailable: the service is not configured"},
 		{ErrAnswerTooLarge, 502, "502 Bad Gateway: the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset), or for a gzip answer (Accept-Encoding: gzip)"},
 		{projectBusy{16}, 429, "429 Too Many Requests: this project already has 16 requests in progress, the most one project may have at once; retry after 1 second"},
-		{&cube.Error{Kind: cube.ErrBusy, Status: 429, RetryAfter: 5 * time.Second}, 429, "429 Too Many Requests: Cube has as many of this project's queries in progress as it takes from one project; retry after 5 seconds"},
+		{&cube.Error{Kind: cube.ErrBusy, Status: 429, RetryAfter: 5 * time.Second}, 429, "429 Too Many Requests: Cube is working on as much as it takes at once, of this project's queries or of large answers; retry after 5 seconds"},
 		{&cube.Error{Kind: cube.ErrStore, Status: 400, Message: "it ran out of memory", Err: errors.New("Out of Memory Error: at 10.0.0.3")}, 503, "503 Service Unavailable: the events store failed: it ran out of memory"},
 		{&cube.Error{Kind: cube.ErrStore, Status: 400}, 503, "503 Service Unavailable: the events store failed"},
 		// A caller gone outranks what failed for want of it.

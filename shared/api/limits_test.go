@@ -204,7 +204,7 @@ func TestCubeBusyAndStoreFailures(t *testing.T) {
 		reason     string
 	}{
 		{"Cube busy", 429, "3", "too many queries in progress for this tenant", 429,
-			"429 Too Many Requests: Cube has as many of this project's queries in progress as it takes from one project; retry after 3 seconds", "3", "INFO", "CubeBusy"},
+			"429 Too Many Requests: Cube is working on as much as it takes at once, of this project's queries or of large answers; retry after 3 seconds", "3", "INFO", "CubeBusy"},
 		{"Cube busy, no Retry-After", 429, "", "busy", 429, "retry after 1 second", "1", "INFO", "CubeBusy"},
 		{"Cube busy, a day", 429, "86400", "busy", 429, "retry after 60 seconds", "60", "INFO", "CubeBusy"},
 		{"DuckDB out of memory", 400, "", "Error: Out of Memory Error: could not allocate block of size 256.0 KiB (244.0 MiB/244.1 MiB used)", 503,

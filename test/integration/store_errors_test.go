@@ -129,7 +129,7 @@ func TestACubeWithLittleForEachProject(t *testing.T) {
 			return
 		}
 		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" ||
-			!strings.Contains(body, `"message":"429 Too Many Requests: Cube has as many of this project's queries in progress as it takes from one project; retry after 1 second"`) {
+			!strings.Contains(body, `"message":"429 Too Many Requests: Cube is working on as much as it takes at once, of this project's queries or of large answers; retry after 1 second"`) {
 			t.Errorf("got %d %v %s; want 429 with Cube's Retry-After", resp.StatusCode, resp.Header, body)
 		}
 		if strings.Contains(body, "CUBE_TENANT") {
