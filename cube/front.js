@@ -40,6 +40,7 @@ const PROBES = new Set(['/readyz', '/livez']);
 const MAX_QUERIES = 10;
 // Cube's own JSON parser stops at 1 MB; the same bound for every body.
 const MAX_BODY_BYTES = 1024 * 1024;
+const DRAINED_BODY_BYTES = 8 * MAX_BODY_BYTES;
 
 // Log bounds: each string of a logged record, and each line.
 const LOG_STRING = 1024;
@@ -397,7 +398,10 @@ function mountFront(app, options) {
     }
     const length = Number(req.headers['content-length']);
     if (length > MAX_BODY_BYTES) {
-      answer(res, 413, BODY_ERRORS['entity.too.large'], { Connection: 'close' });
+      // A body a few times the bound is read and dropped, so that the
+      // client, still sending it, reads the 413 rather than a broken pipe;
+      // a larger one ends the connection.
+      answer(res, 413, BODY_ERRORS['entity.too.large'], length > DRAINED_BODY_BYTES ? { Connection: 'close' } : {});
       return;
     }
     let payload;
