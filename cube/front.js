@@ -411,6 +411,8 @@ function mountFront(app, options) {
     } catch (e) {
       payload = null;
     }
+    // Cube's checkAuth takes this rather than verify the same token again.
+    if (payload) req.verifiedTenant = { token, payload };
     // An invalid token goes on to Cube's own 403.
     if (!payload || !limit) {
       next();
