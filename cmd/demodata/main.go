@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"productanalytics/internal/eventsdb"
+	"productanalytics/internal/stack"
 )
 
 func main() {
@@ -76,6 +77,11 @@ func generateAndLoad(ctx context.Context, o options, stdout, stderr io.Writer, l
 			abs, err := filepath.Abs(script)
 			if err != nil {
 				return err
+			}
+			// The loader needs Cube's DuckDB binding: on a fresh clone
+			// nothing else may have installed it yet.
+			if err := stack.InstallNodeModules(ctx, o.cubeDir, "Cube's node modules (npm ci, about half a minute)", stderr); err != nil {
+				return fmt.Errorf("loader's node modules: %w", err)
 			}
 			loader = nodeLoader{node: o.node, script: abs, stdout: stderr, stderr: stderr}
 		}
