@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +22,6 @@ import (
 	"productanalytics/shared/cube"
 	"productanalytics/shared/metrics"
 	"productanalytics/shared/secrets"
-	"productanalytics/shared/warmup"
 )
 
 // Options say where the configuration comes from and what is served. The
@@ -128,26 +126,4 @@ func secretsManager(ctx context.Context, o Options) (secrets.GetSecretValueAPI, 
 		return nil, fmt.Errorf("loading the AWS configuration: %w", err)
 	}
 	return secretsmanager.NewFromConfig(awsCfg), nil
-}
-
-// Warmup builds the warm-up function's handler. With an invalid
-// configuration it logs why, and every invocation fails with the reason.
-func Warmup(ctx context.Context, o Options) func(context.Context, json.RawMessage) (warmup.Summary, error) {
-	o.defaults()
-	cfg, err := config.LoadCube(o.Getenv)
-	log := slog.New(slog.NewJSONHandler(o.Log, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	var sm secrets.GetSecretValueAPI
-	if err == nil {
-		sm, err = secretsManager(ctx, o)
-	}
-	if err != nil {
-		log.Error("the warm-up cannot start; every invocation will fail", "error", err.Error())
-		return func(context.Context, json.RawMessage) (warmup.Summary, error) {
-			return warmup.Summary{}, fmt.Errorf("the warm-up is not configured: %w", err)
-		}
-	}
-	counters := &metrics.Counters{}
-	key := secrets.NewCache(counted(secrets.SecretsManager(sm, cfg.CubeKeySecretID), counters), cfg.SecretOptions())
-	key.Prefetch()
-	return warmup.NewRunner(cube.NewClient(key, cfg.CubeOptions()), log, metrics.NewRecorder(cfg.MetricsNamespace, counters, log)).Handler
 }
