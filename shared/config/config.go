@@ -15,6 +15,7 @@ import (
 
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/deploy"
 	"productanalytics/shared/emf"
 	"productanalytics/shared/metrics"
 	"productanalytics/shared/secrets"
@@ -31,11 +32,17 @@ const (
 
 // Config is everything the API needs to run.
 type Config struct {
-	// CubeAPIURL is Cube's base address (CUBE_API_URL), e.g. https://cube.example.com.
-	CubeAPIURL string
-	// CubeKeySecretID names the Secrets Manager secret holding the Cube API
-	// key (CUBE_API_KEY_SECRET_ID: a name or an ARN).
-	CubeKeySecretID string
+	// Deployments are the Cube deployments projects are spread over
+	// (CUBE_DEPLOYMENTS, see deploy.Parse); without it, CUBE_API_URL and
+	// CUBE_API_KEY_SECRET_ID make one, named DefaultDeployment.
+	Deployments []deploy.Deployment
+	// Placements put chosen projects on a named deployment
+	// (CUBE_PLACEMENTS, see deploy.ParsePlacements); the others go where
+	// rendezvous hashing ranks them.
+	Placements map[int64]string
+	// CubeAPIURL and CubeKeySecretID are the first deployment's address
+	// and key secret, for a function that calls one Cube only.
+	CubeAPIURL, CubeKeySecretID string
 	// CubeTokenIssuer is the iss claim of Cube tokens (CUBE_TOKEN_ISSUER).
 	CubeTokenIssuer string
 	// CubeRequestTimeout bounds one exchange with Cube (CUBE_REQUEST_TIMEOUT).
@@ -94,7 +101,7 @@ type Config struct {
 // that calls Cube.
 func CubeVariables() []string {
 	return []string{
-		"CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_TOKEN_ISSUER", "CUBE_REQUEST_TIMEOUT", "CUBE_WAIT_DEADLINE",
+		"CUBE_DEPLOYMENTS", "CUBE_PLACEMENTS", "CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_TOKEN_ISSUER", "CUBE_REQUEST_TIMEOUT", "CUBE_WAIT_DEADLINE",
 		"SECRET_CACHE_TTL", "SECRET_STALE_FOR", "LOG_LEVEL", "METRICS_NAMESPACE",
 	}
 }
@@ -145,8 +152,6 @@ func LoadCube(getenv func(string) string) (Config, error) {
 
 func (r *reader) cube() Config {
 	c := Config{
-		CubeAPIURL:         r.url("CUBE_API_URL"),
-		CubeKeySecretID:    r.required("CUBE_API_KEY_SECRET_ID"),
 		CubeTokenIssuer:    r.optional("CUBE_TOKEN_ISSUER", "product-analytics-api"),
 		CubeRequestTimeout: r.duration("CUBE_REQUEST_TIMEOUT", cube.DefaultRequestTimeout, time.Second, 28*time.Second),
 		CubeWaitDeadline:   r.duration("CUBE_WAIT_DEADLINE", cube.DefaultWaitDeadline, time.Second, 15*time.Minute),
@@ -158,7 +163,54 @@ func (r *reader) cube() Config {
 	if c.CubeRequestTimeout > c.CubeWaitDeadline {
 		r.fail("CUBE_REQUEST_TIMEOUT", errors.New("must not exceed CUBE_WAIT_DEADLINE"))
 	}
+	r.deployments(&c)
 	return c
+}
+
+// DefaultDeployment names the one deployment CUBE_API_URL and
+// CUBE_API_KEY_SECRET_ID describe.
+const DefaultDeployment = "default"
+
+// deployments reads the Cube deployments and the placements, and checks
+// that every placement names a listed deployment.
+func (r *reader) deployments(c *Config) {
+	spec := strings.TrimSpace(r.getenv("CUBE_DEPLOYMENTS"))
+	single := strings.TrimSpace(r.getenv("CUBE_API_URL")) != "" || strings.TrimSpace(r.getenv("CUBE_API_KEY_SECRET_ID")) != ""
+	switch {
+	case spec != "" && single:
+		// Either could be the one meant: refuse rather than guess.
+		r.fail("CUBE_DEPLOYMENTS", errors.New("and CUBE_API_URL/CUBE_API_KEY_SECRET_ID are exclusive: list every deployment in CUBE_DEPLOYMENTS, or set only the two for one"))
+	case spec != "":
+		deps, err := deploy.Parse(spec)
+		if err != nil {
+			r.fail("CUBE_DEPLOYMENTS", err)
+		}
+		c.Deployments = deps
+	default:
+		u, id := r.url("CUBE_API_URL"), r.required("CUBE_API_KEY_SECRET_ID")
+		if u != "" && id != "" {
+			c.Deployments = []deploy.Deployment{{Name: DefaultDeployment, URL: u, KeySecretID: id}}
+		}
+	}
+	placements, err := deploy.ParsePlacements(r.getenv("CUBE_PLACEMENTS"))
+	if err != nil {
+		r.fail("CUBE_PLACEMENTS", err)
+	}
+	c.Placements = placements
+	if len(c.Deployments) == 0 {
+		return
+	}
+	c.CubeAPIURL, c.CubeKeySecretID = c.Deployments[0].URL, c.Deployments[0].KeySecretID
+	if err == nil {
+		if _, err := deploy.NewRouter(c.Deployments, c.Placements); err != nil {
+			r.fail("CUBE_PLACEMENTS", err)
+		}
+	}
+}
+
+// Router places projects on the deployments.
+func (c Config) Router() (*deploy.Router, error) {
+	return deploy.NewRouter(c.Deployments, c.Placements)
 }
 
 func (r *reader) auth(c *Config) {
@@ -302,7 +354,7 @@ func (r *reader) level(name string) slog.Level {
 	return l
 }
 
-// CubeOptions are the Cube client's options.
+// CubeOptions are the options of the client of the first deployment's Cube.
 func (c Config) CubeOptions() cube.Options {
 	return cube.Options{
 		BaseURL:        c.CubeAPIURL,
@@ -310,6 +362,13 @@ func (c Config) CubeOptions() cube.Options {
 		RequestTimeout: c.CubeRequestTimeout,
 		WaitDeadline:   c.CubeWaitDeadline,
 	}
+}
+
+// CubeOptionsFor are the options of the client of d's Cube.
+func (c Config) CubeOptionsFor(d deploy.Deployment) cube.Options {
+	o := c.CubeOptions()
+	o.BaseURL = d.URL
+	return o
 }
 
 // SecretOptions are the options of every secret's cache.

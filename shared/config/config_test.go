@@ -2,9 +2,13 @@ package config
 
 import (
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"productanalytics/shared/deploy"
 )
 
 func env(m map[string]string) func(string) string {
@@ -31,6 +35,52 @@ func TestLoadDefaults(t *testing.T) {
 		c.MaxInFlightPerProject != DefaultMaxInFlightPerProject {
 		t.Fatalf("defaults: %+v", c)
 	}
+	want := []deploy.Deployment{{Name: "default", URL: "https://cube.example.com", KeySecretID: base()["CUBE_API_KEY_SECRET_ID"]}}
+	if !slices.Equal(c.Deployments, want) || len(c.Placements) != 0 {
+		t.Fatalf("CUBE_API_URL and CUBE_API_KEY_SECRET_ID make %+v %v, want one deployment %+v", c.Deployments, c.Placements, want)
+	}
+}
+
+func TestLoadDeployments(t *testing.T) {
+	two := "cube-1=http://127.0.0.1:4000=cube-key-1, cube-2=http://127.0.0.1:4001/=cube-key-2"
+	tests := []struct {
+		name       string
+		change     map[string]string
+		want       []deploy.Deployment
+		placements map[int64]string
+	}{
+		{"a list instead of the single Cube", map[string]string{"CUBE_API_URL": "", "CUBE_API_KEY_SECRET_ID": "", "CUBE_DEPLOYMENTS": two},
+			[]deploy.Deployment{{Name: "cube-1", URL: "http://127.0.0.1:4000", KeySecretID: "cube-key-1"}, {Name: "cube-2", URL: "http://127.0.0.1:4001", KeySecretID: "cube-key-2"}}, map[int64]string{}},
+		{"with placements", map[string]string{"CUBE_API_URL": "", "CUBE_API_KEY_SECRET_ID": "", "CUBE_DEPLOYMENTS": two, "CUBE_PLACEMENTS": "42=cube-2,7=cube-1"},
+			[]deploy.Deployment{{Name: "cube-1", URL: "http://127.0.0.1:4000", KeySecretID: "cube-key-1"}, {Name: "cube-2", URL: "http://127.0.0.1:4001", KeySecretID: "cube-key-2"}}, map[int64]string{42: "cube-2", 7: "cube-1"}},
+		{"placements on the single Cube", map[string]string{"CUBE_PLACEMENTS": "42=default"},
+			[]deploy.Deployment{{Name: "default", URL: "https://cube.example.com", KeySecretID: base()["CUBE_API_KEY_SECRET_ID"]}}, map[int64]string{42: "default"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := base()
+			maps.Copy(m, tt.change)
+			c, err := Load(env(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Deployments, tt.want) || !maps.Equal(c.Placements, tt.placements) {
+				t.Fatalf("got %+v %v, want %+v %v", c.Deployments, c.Placements, tt.want, tt.placements)
+			}
+			r, err := c.Router()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for p, name := range tt.placements {
+				if got := r.For(p).Name; got != name {
+					t.Errorf("project %d went to %s, placed on %s", p, got, name)
+				}
+			}
+			if o := c.CubeOptionsFor(c.Deployments[len(c.Deployments)-1]); o.BaseURL != tt.want[len(tt.want)-1].URL || o.Issuer != c.CubeTokenIssuer {
+				t.Errorf("CubeOptionsFor: %+v", o)
+			}
+		})
+	}
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -42,6 +92,16 @@ func TestLoadErrors(t *testing.T) {
 		{"nothing set", map[string]string{"CUBE_API_URL": "", "CUBE_API_KEY_SECRET_ID": "", "AUTH_JWT_SECRET_ID": ""},
 			[]string{"CUBE_API_URL: is required", "CUBE_API_KEY_SECRET_ID: is required", "AUTH_JWT_SECRET_ID: is required"}},
 		{"bad URL", map[string]string{"CUBE_API_URL": "cube:4000"}, []string{"CUBE_API_URL"}},
+		{"a key without a URL", map[string]string{"CUBE_API_URL": ""}, []string{"CUBE_API_URL: is required"}},
+		{"a list and the single Cube", map[string]string{"CUBE_DEPLOYMENTS": "a=http://h:1=k"},
+			[]string{"CUBE_DEPLOYMENTS: and CUBE_API_URL/CUBE_API_KEY_SECRET_ID are exclusive"}},
+		{"a list and a single key", map[string]string{"CUBE_API_URL": "", "CUBE_DEPLOYMENTS": "a=http://h:1=k"},
+			[]string{"CUBE_DEPLOYMENTS: and CUBE_API_URL/CUBE_API_KEY_SECRET_ID are exclusive"}},
+		{"a bad list", map[string]string{"CUBE_API_URL": "", "CUBE_API_KEY_SECRET_ID": "", "CUBE_DEPLOYMENTS": "a=h:1=k,a b=http://h:2=k"},
+			[]string{`CUBE_DEPLOYMENTS: entry 1: deployment a: "h:1" is not an http(s) base URL`, "entry 2: deployment name \"a b\""}},
+		{"a bad placement", map[string]string{"CUBE_PLACEMENTS": "forty-two=default"}, []string{`CUBE_PLACEMENTS: placement "forty-two=default"`}},
+		{"a placement on an unlisted deployment", map[string]string{"CUBE_PLACEMENTS": "42=large-1"},
+			[]string{"CUBE_PLACEMENTS: routing projects: project 42 is placed on large-1, which is not a listed deployment"}},
 		{"bad duration", map[string]string{"CUBE_WAIT_DEADLINE": "soon"}, []string{"CUBE_WAIT_DEADLINE"}},
 		{"duration out of range", map[string]string{"CUBE_REQUEST_TIMEOUT": "5m"}, []string{"CUBE_REQUEST_TIMEOUT"}},
 		{"timeout above deadline", map[string]string{"CUBE_REQUEST_TIMEOUT": "20s", "CUBE_WAIT_DEADLINE": "5s"}, []string{"must not exceed CUBE_WAIT_DEADLINE"}},
