@@ -158,6 +158,9 @@ type Response struct {
 	Polls int
 	// ContinueWait is set when Body tells the caller to continue waiting.
 	ContinueWait bool
+	// Deployment names the Cube deployment that answered, when the call
+	// was routed (Routed.Do).
+	Deployment string
 }
 
 var continueWaitBody = []byte(`{"error":"Continue wait"}`)

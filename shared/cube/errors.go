@@ -52,11 +52,19 @@ type Error struct {
 	// RetryAfter, for ErrBusy, is when Cube said to ask again: whole
 	// seconds, from MinRetryAfter to MaxRetryAfter.
 	RetryAfter time.Duration
+	// Deployment names the Cube deployment called, when the call was
+	// routed (Routed.Do); the log line then says which Cube failed.
+	Deployment string
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Kind.Error())
+	if e.Deployment != "" {
+		b.WriteString(" (deployment ")
+		b.WriteString(e.Deployment)
+		b.WriteString(")")
+	}
 	if e.Message != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
