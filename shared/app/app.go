@@ -1,6 +1,6 @@
 // Package app assembles the API from its configuration: the one place where
 // the Secrets Manager client, the secret caches, the access checker and the
-// Cube client are built, once per process. The Lambda functions, the local
+// Cube clients (one per deployment) are built, once per process. The Lambda functions, the local
 // server and the local stack all build the API through New.
 package app
 
@@ -20,6 +20,7 @@ import (
 	"productanalytics/shared/apigw"
 	"productanalytics/shared/config"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/deploy"
 	"productanalytics/shared/metrics"
 	"productanalytics/shared/secrets"
 )
@@ -84,8 +85,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, rec *metric
 	if err != nil {
 		return nil, err
 	}
-	cubeKey := secrets.NewCache(counted(secrets.SecretsManager(sm, cfg.CubeKeySecretID), counters), cfg.SecretOptions())
-	cubeKey.Prefetch()
+	cubes, err := CubeClients(cfg, sm, counters)
+	if err != nil {
+		return nil, err
+	}
 	var checker access.Checker
 	switch {
 	case cfg.AuthMode == config.AuthGitLab:
@@ -104,8 +107,22 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, rec *metric
 		callerKey.Prefetch()
 		checker = access.NewJWT(cfg.JWTOptions(callerKey.Get))
 	}
-	client := cube.NewClient(cubeKey, cfg.CubeOptions())
-	return api.NewHandler(checker, client, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec, MaxInFlightPerProject: cfg.MaxInFlightPerProject}), nil
+	return api.NewHandler(checker, cubes, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec, MaxInFlightPerProject: cfg.MaxInFlightPerProject}), nil
+}
+
+// CubeClients builds, for each Cube deployment of cfg, its key's cache
+// (fetched at once, in the background) and its client, and routes each
+// project's calls to its deployment's client.
+func CubeClients(cfg config.Config, sm secrets.GetSecretValueAPI, counters *metrics.Counters) (*cube.Routed, error) {
+	router, err := cfg.Router()
+	if err != nil {
+		return nil, fmt.Errorf("placing projects on Cube deployments: %w", err)
+	}
+	return cube.NewRouted(router, func(d deploy.Deployment) (*cube.Client, error) {
+		key := secrets.NewCache(counted(secrets.SecretsManager(sm, d.KeySecretID), counters), cfg.SecretOptions())
+		key.Prefetch()
+		return cube.NewClient(key, cfg.CubeOptionsFor(d)), nil
+	})
 }
 
 // counted tells counters of each call fetch makes to Secrets Manager.
