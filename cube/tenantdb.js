@@ -36,6 +36,7 @@ const os = require('os');
 const path = require('path');
 const { DuckDBDriver } = require('@cubejs-backend/duckdb-driver');
 const { DuckDBInstance } = require('@duckdb/node-api');
+const { rollupFor } = require('./rollups');
 // The schema compiler Cube's server runs (the DuckDB driver brings another
 // version of it), so that the dialect below extends the class Cube uses.
 const { PostgresQuery } = require(require.resolve('@cubejs-backend/schema-compiler', {
@@ -43,6 +44,9 @@ const { PostgresQuery } = require(require.resolve('@cubejs-backend/schema-compil
 }));
 
 const APP_ID = /^gitlab_project_([0-9]+)$/;
+// The tables the loader builds from the events (scripts/load-events.js),
+// which the model reads.
+const DERIVED_TABLES = ['users', 'sessions', 'user_days'];
 // Kept in step with the comment in testmodel/SlowEvents.js.
 const SLOW_MARKER = '/* cube-test-slow-query */';
 
@@ -129,9 +133,16 @@ async function openLocked(file, { memoryLimit = DEFAULT_MEMORY_LIMIT, threads = 
 // rest of a dashboard's query (model/dialect.js spares the date filter's
 // the same way). Other zones keep Postgres' conversion. Cube's dialectFactory
 // hands it to Cube for the duckdb store.
+// It also reads the store's rollup where a query's answer is the same from
+// it (rollups.js).
 class TenantDuckDBQuery extends PostgresQuery {
   convertTz(field) {
     return this.timezone === 'UTC' ? field : super.convertTz(field);
+  }
+
+  cubeSql(cube) {
+    const sql = super.cubeSql(cube);
+    return rollupFor(this, cube, sql) || sql;
   }
 }
 
@@ -206,14 +217,14 @@ class TenantDatabase {
     return true;
   }
 
-  // Whether the file has the sessions table the loader builds
-  // (schema/sessions.sql); files loaded before it have not.
-  async hasSessions() {
+  // Whether the file has every table the loader builds from the events
+  // (DERIVED_TABLES); files loaded by an older loader have not.
+  async hasDerivedTables() {
     const reader = await this.state.defaultConnection.runAndReadAll(
-      'SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = $1 AND table_name = \'sessions\'',
+      `SELECT count(*) AS n FROM duckdb_tables() WHERE schema_name = $1 AND table_name IN (${DERIVED_TABLES.map((t) => `'${t}'`).join(', ')})`,
       [this.appId],
     );
-    return Number(reader.getRowObjectsJS()[0].n) > 0;
+    return Number(reader.getRowObjectsJS()[0].n) === DERIVED_TABLES.length;
   }
 
   async admit(sql) {
@@ -295,10 +306,10 @@ class TenantDatabases {
           this.log('Tenant database opened', {
             tenant: appId, inMemory: db.inMemory, threads: db.threads, open: this.databases.size,
           });
-          if (!db.inMemory && !(await db.hasSessions())) {
-            // Its Sessions queries fail with DuckDB's "Table with name
-            // sessions does not exist": say why once, where operators look.
-            this.log('Tenant database predates the sessions table: load its events again (cmd/demodata or scripts/load-events.js)', { tenant: appId });
+          if (!db.inMemory && !(await db.hasDerivedTables())) {
+            // Its queries fail with DuckDB's "Table with name ... does not
+            // exist": say why once, where operators look.
+            this.log(`Tenant database predates the tables ${DERIVED_TABLES.join(', ')}: load its events again (cmd/demodata or scripts/load-events.js)`, { tenant: appId });
           }
         }
         return fn(db);

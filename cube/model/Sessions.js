@@ -40,17 +40,18 @@ cube(`Sessions`, {
       title: `Count`,
     },
 
-    // Distinct domain_userid of the selected sessions.
+    // Distinct domain_userid of the selected sessions (counted as the
+    // store's key for each, dialect.js).
     usersCount: {
       type: `countDistinct`,
-      sql: `domain_userid`,
+      sql: `${CUBE}.${sql.userKey}`,
       title: `Users`,
     },
 
     // Same figure as usersCount; GitLab's dashboards use both names.
     uniqueUsersCount: {
       type: `countDistinct`,
-      sql: `domain_userid`,
+      sql: `${CUBE}.${sql.userKey}`,
       title: `Unique Users`,
     },
 
@@ -69,7 +70,7 @@ cube(`Sessions`, {
     // count(*) / count(DISTINCT domain_userid).
     averagePerUser: {
       type: `number`,
-      sql: `1.0 * COUNT(*) / NULLIF(COUNT(DISTINCT ${CUBE}.domain_userid), 0)`,
+      sql: `1.0 * COUNT(*) / NULLIF(COUNT(DISTINCT ${CUBE}.${sql.userKey}), 0)`,
       title: `Sessions per User`,
     },
 
@@ -79,8 +80,8 @@ cube(`Sessions`, {
     // users of the selected sessions, times 100.
     repeatPercent: {
       type: `number`,
-      sql: `100.0 * COUNT(DISTINCT CASE WHEN ${CUBE}.session_index > 1 THEN ${CUBE}.domain_userid END)`
-        + ` / NULLIF(COUNT(DISTINCT ${CUBE}.domain_userid), 0)`,
+      sql: `100.0 * COUNT(DISTINCT CASE WHEN ${CUBE}.session_index > 1 THEN ${CUBE}.${sql.userKey} END)`
+        + ` / NULLIF(COUNT(DISTINCT ${CUBE}.${sql.userKey}), 0)`,
       title: `Returning Users (%)`,
     },
   },

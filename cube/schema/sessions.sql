@@ -4,9 +4,11 @@
 -- are in (cube/scripts/load-events.js), so that a dashboard reads a row per
 -- session instead of grouping every event of the project on every query.
 -- Rows are in start_at order: a date range on Sessions.startAt then skips
--- whole row groups (DuckDB's zone maps). The loader substitutes {{schema}}.
+-- whole row groups (DuckDB's zone maps). user_key is the session's user's
+-- number (users.sql). The loader substitutes {{schema}}.
 CREATE TABLE {{schema}}.sessions AS
-SELECT
+SELECT s.*, u.user_key
+FROM (SELECT
     domain_sessionid AS session_id,
     MIN(domain_userid) AS domain_userid,
     MIN(domain_sessionidx) AS session_index,
@@ -23,5 +25,6 @@ SELECT
     MIN(doc_lang) AS doc_lang,
     MIN(viewport_size) AS viewport_size
 FROM {{schema}}.snowplow_events
-GROUP BY domain_sessionid
-ORDER BY start_at, session_id
+GROUP BY domain_sessionid) s
+LEFT JOIN {{schema}}.users u ON u.domain_userid = s.domain_userid
+ORDER BY s.start_at, s.session_id

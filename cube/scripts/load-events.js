@@ -10,17 +10,18 @@
 // of a small project's load).
 //
 // The file gets the schema gitlab_project_<id> with the table from
-// schema/snowplow_events.sql, its events in time order, and the sessions
-// table from schema/sessions.sql built from them; nothing else: one project
+// schema/snowplow_events.sql, its events in time order, and the tables built
+// from them (DERIVED_TABLES: users, sessions, user_days); nothing else: one project
 // per file, so that a tenant's connection to its file can reach no other
 // project's events. Cube reads <data-dir>/project_<id>.duckdb (see
 // ../tenantdb.js).
 //
 // Why this layout: the dashboards ask for date ranges. Events in
 // derived_tstamp order let DuckDB skip every row group outside the range
-// (its zone maps), and sessions kept as a table spare each Sessions query
-// the grouping of every event of the project, whose time and memory grow
-// with the project's whole history (cube/model/Sessions.js).
+// (its zone maps), sessions kept as a table spare each Sessions query the
+// grouping of every event of the project, whose time and memory grow with
+// the project's whole history (cube/model/Sessions.js), and users by day
+// spare the distinct counts of users most of the events (../rollups.js).
 //
 // A CSV has a header row naming exactly that table's columns in order,
 // comma-separated fields with RFC 4180 quoting, UTC timestamps like
@@ -37,7 +38,9 @@ const path = require('path');
 const { DuckDBInstance } = require('@duckdb/node-api');
 
 const DDL_FILE = path.join(__dirname, '..', 'schema', 'snowplow_events.sql');
-const SESSIONS_DDL_FILE = path.join(__dirname, '..', 'schema', 'sessions.sql');
+// Built from the events, in this order (each may read the ones before it).
+const DERIVED_TABLES = ['users.sql', 'sessions.sql', 'user_days.sql']
+  .map((name) => path.join(__dirname, '..', 'schema', name));
 const USAGE = 'usage: node load-events.js <db-file> <project-id>=<csv-file> [<db-file> <project-id>=<csv-file> ...]';
 
 class UsageError extends Error {}
@@ -99,7 +102,7 @@ async function loadProject(connection, ddl, { schema, csvFile }) {
       nullstr = '', allow_quoted_nulls = false,
       auto_detect = false, columns = {${columnTypes}})
     ORDER BY derived_tstamp, event_id`);
-  await connection.run(inSchema(ddl.sessions));
+  for (const derived of ddl.derived) await connection.run(inSchema(derived));
 
   const count = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${schema}.snowplow_events`);
   return Number(count.getRowObjectsJS()[0].n);
@@ -149,7 +152,10 @@ async function loadFile(ddl, { dbFile, project }) {
 
 async function main() {
   const loads = parseArgs(process.argv.slice(2));
-  const ddl = { events: fs.readFileSync(DDL_FILE, 'utf8'), sessions: fs.readFileSync(SESSIONS_DDL_FILE, 'utf8') };
+  const ddl = {
+    events: fs.readFileSync(DDL_FILE, 'utf8'),
+    derived: DERIVED_TABLES.map((file) => fs.readFileSync(file, 'utf8')),
+  };
   for (const load of loads) await loadFile(ddl, load);
 }
 

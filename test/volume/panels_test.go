@@ -383,6 +383,9 @@ func expected(evs []event, query []byte) ([]row, error) {
 	return out, nil
 }
 
+// localMillis is Cube's form of a time in a date filter, read in UTC.
+const localMillis = "2006-01-02T15:04:05.000"
+
 // filter is the test a Cube filter puts on each record.
 func filter(m, op string, values []string, isTime func(string) bool, def cubeDef, member func(string) (string, error)) (func(record) bool, error) {
 	switch {
@@ -390,13 +393,21 @@ func filter(m, op string, values []string, isTime func(string) bool, def cubeDef
 		if len(values) != 2 {
 			return nil, fmt.Errorf("inDateRange of %s takes two dates, got %v", m, values)
 		}
+		// Cube: a date is from the day's start to the day's last
+		// millisecond; a time (its local form, with milliseconds) is that
+		// instant; both ends included.
+		if from, err1 := time.Parse(localMillis, values[0]); err1 == nil {
+			to, err2 := time.Parse(localMillis, values[1])
+			if err2 != nil {
+				return nil, fmt.Errorf("inDateRange of %s: times %v", m, values)
+			}
+			return func(r record) bool { return !r.at.Before(from) && !r.at.After(to) }, nil
+		}
 		from, err1 := time.Parse(time.DateOnly, values[0])
 		to, err2 := time.Parse(time.DateOnly, values[1])
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("inDateRange of %s: dates %v", m, values)
 		}
-		// Cube: from the first day's start to the last day's last
-		// millisecond, both included.
 		end := to.AddDate(0, 0, 1).Add(-time.Millisecond)
 		return func(r record) bool { return !r.at.Before(from) && !r.at.After(end) }, nil
 	case op == "equals":
