@@ -93,6 +93,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	cubes, err := cubesEnv(os.Getenv("CUBES"))
+	if err != nil {
+		return err
+	}
 	host, err := listenEnv(os.Getenv("LISTEN"))
 	if err != nil {
 		return err
@@ -123,7 +127,7 @@ func run(args []string) error {
 	defer cubeLog.Close()
 	cubeLogPath := cubeLog.Path()
 	apiEnv := configFromEnv(os.Getenv)
-	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, Host: host, APIPort: apiPort, CubePort: cubePort, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
+	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, Host: host, APIPort: apiPort, CubePort: cubePort, Cubes: cubes, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
 		SuperviseCube: true, CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})
 	if err != nil {
 		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
@@ -143,7 +147,7 @@ func run(args []string) error {
 		credential, about = "Authorization: Bearer <a token of your issuer>", "tokens are checked with the keys of "+apiEnv["AUTH_JWKS_URL"]
 	}
 	fmt.Fprintf(os.Stderr, `
-product analytics API ready at %s in %.1fs (Cube at %s, Secrets Manager emulator at %s, Cube log in %s)
+product analytics API ready at %s in %.1fs (%s, Secrets Manager emulator at %s, Cube log in %s)
 
 The Audience and Behavior dashboards: open %s/
 
@@ -156,7 +160,7 @@ Try the API (%s):
 
 %s
 Ctrl-C stops everything.
-`, s.APIURL, time.Since(start).Seconds(), s.CubeURL, s.MotoURL, cubeLogPath, s.APIURL, about, s.APIURL, credential, seed.Body(seed.TrackedEvents),
+`, s.APIURL, time.Since(start).Seconds(), cubesBanner(s), s.MotoURL, cubeLogPath, s.APIURL, about, s.APIURL, credential, seed.Body(seed.TrackedEvents),
 		samBanner(root, samEnv, host, s.APIURL))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping...")
@@ -241,12 +245,14 @@ func page(args []string, log io.Writer) error {
 
 // configFromEnv takes the API configuration a developer set in the
 // environment (AUTH_MODE=gitlab GITLAB_URL=... make run), except what the
-// stack itself provides: its Cube and the keys in its emulator.
+// stack itself provides: its Cubes and the keys in its emulator.
+// CUBE_PLACEMENTS is taken: it places projects on the stack's Cubes
+// (cube-1, cube-2, ...).
 func configFromEnv(getenv func(string) string) map[string]string {
 	env := map[string]string{}
 	for _, k := range config.Variables() {
 		switch k {
-		case "CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "AUTH_JWT_SECRET_ID":
+		case "CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_DEPLOYMENTS", "AUTH_JWT_SECRET_ID":
 			continue
 		}
 		if v := getenv(k); v != "" {
@@ -270,6 +276,33 @@ func origins(v string) []string {
 		}
 	}
 	return out
+}
+
+// cubesEnv reads CUBES, how many Cubes run (make run CUBES=3): 1 by
+// default.
+func cubesEnv(v string) (int, error) {
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > stack.MaxCubes {
+		return 0, fmt.Errorf("CUBES=%q is not a number of Cubes from 1 to %d", v, stack.MaxCubes)
+	}
+	return n, nil
+}
+
+// cubesBanner says where the Cubes are: "Cube at URL", or with several,
+// each deployment's name and address.
+func cubesBanner(s *stack.Stack) string {
+	if s.Cubes() == 1 {
+		return "Cube at " + s.CubeURL
+	}
+	parts := make([]string, s.Cubes())
+	for i := range parts {
+		c := s.Cube(i)
+		parts[i] = c.Name() + " at " + c.URL()
+	}
+	return fmt.Sprintf("%d Cubes: %s; each project goes to one", s.Cubes(), strings.Join(parts, ", "))
 }
 
 func portEnv(name string, def int) (int, error) {

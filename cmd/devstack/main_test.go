@@ -23,6 +23,8 @@ func TestConfigFromEnv(t *testing.T) {
 			map[string]string{"AUTH_MODE": "gitlab", "GITLAB_URL": "http://127.0.0.1:8080"}},
 		{"the stack's own are kept", map[string]string{"CUBE_API_URL": "http://elsewhere", "AUTH_JWT_SECRET_ID": "x", "LOG_LEVEL": "debug"},
 			map[string]string{"LOG_LEVEL": "debug"}},
+		{"the stack's Cubes are kept, placements on them taken", map[string]string{"CUBE_DEPLOYMENTS": "a=http://elsewhere=k", "CUBE_PLACEMENTS": "1=cube-2"},
+			map[string]string{"CUBE_PLACEMENTS": "1=cube-2"}},
 		{"a JWKS replaces the stack's key", map[string]string{"AUTH_JWKS_URL": "https://issuer/keys"},
 			map[string]string{"AUTH_JWKS_URL": "https://issuer/keys", "AUTH_JWT_SECRET_ID": ""}},
 	}
@@ -54,6 +56,31 @@ func TestTokenCommand(t *testing.T) {
 		if err := token(bad, &out); err == nil {
 			t.Errorf("token %v accepted", bad)
 		}
+	}
+}
+
+func TestCubesEnv(t *testing.T) {
+	tests := []struct {
+		value string
+		want  int
+		ok    bool
+	}{
+		{"", 1, true},
+		{"1", 1, true},
+		{"3", 3, true},
+		{"8", 8, true},
+		{"0", 0, false},
+		{"9", 0, false},
+		{"-1", 0, false},
+		{"three", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run("CUBES="+tt.value, func(t *testing.T) {
+			got, err := cubesEnv(tt.value)
+			if got != tt.want || (err == nil) != tt.ok {
+				t.Errorf("got %d, %v; want %d, accepted %v", got, err, tt.want, tt.ok)
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -101,7 +102,11 @@ func startCube(ctx context.Context, o Options, port int, key string) (*child.Pro
 		// The developer's own NODE_OPTIONS come after, and win.
 		"NODE_OPTIONS="+strings.TrimSpace(fmt.Sprintf("--max-old-space-size=%d %s", CubeHeapMB, os.Getenv("NODE_OPTIONS"))))
 	cmd.Env = append(env, o.CubeEnv...)
-	p, err := child.Start(cmd, o.CubeLog)
+	var log io.Writer = o.CubeLog
+	if o.Cubes > 1 {
+		log = &lineWriter{w: o.CubeLog}
+	}
+	p, err := child.Start(cmd, log)
 	if err != nil {
 		return nil, "", fmt.Errorf("starting Cube (node cube/server.js): %w", err)
 	}

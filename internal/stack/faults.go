@@ -2,8 +2,6 @@ package stack
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -11,10 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"productanalytics/internal/child"
 	"productanalytics/internal/motoserver"
 	"productanalytics/internal/server"
 )
@@ -24,71 +18,25 @@ import (
 // brought back. Each part comes back on the address it had, so that the
 // API, built once, finds it again without a restart of its own.
 
-func (s *Stack) cubeProcess() *child.Process {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cube
-}
+// KillCube ends the (first) Cube at once (SIGKILL), as a crash would, and
+// waits until it has exited.
+func (s *Stack) KillCube() error { return s.Cube(0).Kill() }
 
-func (s *Stack) currentCubeKey() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cubeKey
-}
+// StartCube starts the (first) Cube again on its port, with the current
+// key, and waits until it is ready. It stops the running one first, if any.
+func (s *Stack) StartCube(ctx context.Context) error { return s.Cube(0).Start(ctx) }
 
-// KillCube ends Cube at once (SIGKILL), as a crash would, and waits until
-// it has exited.
-func (s *Stack) KillCube() error {
-	cube := s.cubeProcess()
-	cube.Thaw() // a frozen process dies of SIGKILL too, but leave it runnable
-	return cube.Stop(0)
-}
+// FreezeCube stops the (first) Cube's process without ending it (SIGSTOP):
+// it still holds its port and connections, and answers nothing, as a hung
+// process.
+func (s *Stack) FreezeCube() error { return s.Cube(0).Freeze() }
 
-// StartCube starts Cube again on its port, with the current key, and
-// waits until it is ready. It stops the running one first, if any.
-func (s *Stack) StartCube(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.restartCubeLocked(ctx)
-}
+// ThawCube resumes a frozen (first) Cube (SIGCONT).
+func (s *Stack) ThawCube() error { return s.Cube(0).Thaw() }
 
-func (s *Stack) restartCubeLocked(ctx context.Context) error {
-	s.cube.Thaw()
-	if err := s.cube.Stop(5 * time.Second); err != nil {
-		return err
-	}
-	cube, _, err := startCube(ctx, s.opts, s.cubePort, s.cubeKey)
-	if err != nil {
-		return fmt.Errorf("restarting Cube on port %d: %w", s.cubePort, err)
-	}
-	s.cube = cube
-	return nil
-}
-
-// FreezeCube stops Cube's process without ending it (SIGSTOP): it still
-// holds its port and connections, and answers nothing, as a hung process.
-func (s *Stack) FreezeCube() error { return s.cubeProcess().Freeze() }
-
-// ThawCube resumes a frozen Cube (SIGCONT).
-func (s *Stack) ThawCube() error { return s.cubeProcess().Thaw() }
-
-// RotateCubeKey rotates the Cube API key as an operator would: the new
-// value becomes the secret's current version, then Cube is restarted with
-// it. The API learns it from Cube's 403, or when its cache expires.
+// RotateCubeKey rotates the (first) Cube's API key (see Cube.RotateKey).
 func (s *Stack) RotateCubeKey(ctx context.Context, key string) error {
-	if key == "" {
-		return errors.New("rotating the Cube key: the new key is empty")
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err := s.moto.Client().PutSecretValue(cctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(CubeKeySecret), SecretString: aws.String(key)})
-	cancel()
-	if err != nil {
-		return fmt.Errorf("putting the new Cube key into the secret: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cubeKey = key
-	return s.restartCubeLocked(ctx)
+	return s.Cube(0).RotateKey(ctx, key)
 }
 
 // KillSecretsManager ends the Secrets Manager emulator at once, as a crash

@@ -1,7 +1,8 @@
 // Package stack runs the product analytics API locally with the real parts
 // it talks to in production: a Secrets Manager emulator (moto_server) holding
 // the keys, and a real Cube over demo events, one DuckDB file per project
-// (or, for tests, a ClickHouse server with a user per project).
+// (or, for tests, a ClickHouse server with a user per project), or several
+// Cubes over the same events, each a deployment with its own key.
 // `make run` and the integration tests start it the same way.
 package stack
 
@@ -31,6 +32,7 @@ import (
 	"productanalytics/internal/web"
 	"productanalytics/shared/app"
 	"productanalytics/shared/config"
+	"productanalytics/shared/deploy"
 )
 
 // The local stack's keys. They are fixed so that a caller token made with
@@ -63,8 +65,15 @@ type Options struct {
 	// server as that project's own user (cube/clickhouse.js), instead of
 	// from DataDir.
 	ClickHouse *ClickHouse
-	// APIPort and CubePort are the ports on Host.
+	// APIPort and CubePort are the ports on Host; with several Cubes,
+	// CubePort is the first's and the others follow it.
 	APIPort, CubePort int
+	// Cubes is how many Cube processes run (default 1, at most MaxCubes),
+	// each a deployment of its own (cube-1, cube-2, ...) with its own key,
+	// over the same events; the API routes each project to one
+	// (CUBE_DEPLOYMENTS). One Cube is the configuration's single
+	// deployment (CUBE_API_URL).
+	Cubes int
 	// ContinueWait is Cube's continue-wait timeout (default 5s, whole seconds).
 	ContinueWait time.Duration
 	// TestModel adds Cube's test-only cubes; SlowQuery is how long their
@@ -86,7 +95,7 @@ type Options struct {
 	// browser, as template.yaml's CorsAllowOrigins ("*" for any); none
 	// means no CORS, as in the template by default.
 	CORSAllowOrigins []string
-	// SuperviseCube restarts Cube each time it exits on its own, with a
+	// SuperviseCube restarts each Cube each time it exits on its own, with a
 	// growing delay between attempts, as a container's restart policy
 	// would; each restart is logged to Log. `make run` sets it; tests that
 	// break Cube on purpose leave it off.
@@ -106,24 +115,27 @@ type ClickHouse struct {
 
 // Stack is a running local stack.
 type Stack struct {
-	// APIURL, CubeURL and MotoURL are the services' base addresses.
+	// APIURL, CubeURL and MotoURL are the services' base addresses;
+	// CubeURL is the first Cube's.
 	APIURL, CubeURL, MotoURL string
+	// CubeURLs are every Cube's, in the order of Cube(i).
+	CubeURLs []string
 
 	moto *motoserver.Server
 	api  *http.Server
 
 	opts    Options
 	dataDir string
+	// router places projects as the stack's API does.
+	router *deploy.Router
 
-	// The Cube process and key change when a test restarts Cube.
-	mu           sync.Mutex
-	cube         *child.Process
-	cubePort     int
-	cubeKey      string
-	cubeRestarts int
-	closing      bool
+	// mu guards each Cube's process and key, which change when a test
+	// restarts it, and closing.
+	mu      sync.Mutex
+	cubes   []*cubeProc
+	closing bool
 
-	// stopSupervisor ends the Cube supervisor, whose end supervised tells.
+	// stopSupervisor ends the Cube supervisors, whose end supervised tells.
 	stopSupervisor chan struct{}
 	supervised     sync.WaitGroup
 }
@@ -140,6 +152,12 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.ContinueWait <= 0 {
 		o.ContinueWait = 5 * time.Second
 	}
+	if o.Cubes == 0 {
+		o.Cubes = 1
+	}
+	if o.Cubes < 1 || o.Cubes > MaxCubes {
+		return nil, fmt.Errorf("%d Cubes: the local stack runs 1 to %d", o.Cubes, MaxCubes)
+	}
 	if fi, err := os.Stat(o.DataDir); err != nil {
 		return nil, fmt.Errorf("the events folder: %w", err)
 	} else if !fi.IsDir() {
@@ -149,7 +167,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{opts: o, dataDir: o.DataDir, cubeKey: LocalCubeKey}
+	s = &Stack{opts: o, dataDir: o.DataDir, cubes: newCubes(o.Cubes, o.CubePort), CubeURLs: make([]string, o.Cubes)}
 	// Kept apart from s, which a failing return sets to nil.
 	partial := s
 	defer func() {
@@ -167,24 +185,26 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return nil, err
 	}
 
-	var cubeAddr string
-	if s.cube, cubeAddr, err = startCube(ctx, o, o.CubePort, s.cubeKey); err != nil {
+	if err := s.startCubes(ctx); err != nil {
 		return nil, err
 	}
-	s.CubeURL = "http://" + cubeAddr
-	s.cubePort = portOf(cubeAddr)
+	s.CubeURL = s.CubeURLs[0]
 
 	if o.SuperviseCube {
 		s.stopSupervisor = make(chan struct{})
-		s.supervised.Add(1)
-		go func() {
-			defer s.supervised.Done()
-			s.superviseCube(s.stopSupervisor, slog.New(slog.NewJSONHandler(o.Log, nil)))
-		}()
+		log := slog.New(slog.NewJSONHandler(o.Log, nil))
+		for _, c := range s.cubes {
+			s.supervised.Go(func() { s.superviseCube(c, s.stopSupervisor, log) })
+		}
 	}
 
 	h, cfg, err := s.buildAPI(ctx, o.Env, o.Log)
 	if err != nil {
+		return nil, err
+	}
+	// The placements the API was configured with (Options.Env) hold here
+	// too.
+	if s.router, err = deploy.NewRouter(s.Deployments(), cfg.Placements); err != nil {
 		return nil, err
 	}
 	// CORS is the API's only, as API Gateway's is: the page's local.json
@@ -197,7 +217,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	return s, nil
 }
 
-// Close stops the API, Cube and moto_server.
+// Close stops the API, the Cubes and moto_server.
 func (s *Stack) Close() error {
 	s.mu.Lock()
 	s.closing = true
@@ -213,10 +233,18 @@ func (s *Stack) Close() error {
 		errs = append(errs, s.api.Shutdown(ctx))
 		cancel()
 	}
-	if cube := s.cubeProcess(); cube != nil {
+	s.mu.Lock()
+	var procs []*child.Process
+	for _, c := range s.cubes {
+		if c.proc != nil {
+			procs = append(procs, c.proc)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range procs {
 		// A frozen Cube would not see the SIGTERM.
-		cube.Thaw()
-		errs = append(errs, cube.Stop(5*time.Second))
+		p.Thaw()
+		errs = append(errs, p.Stop(5*time.Second))
 	}
 	if s.moto != nil {
 		errs = append(errs, s.moto.Close())
@@ -239,10 +267,16 @@ func Token(ttl time.Duration, projects ...int64) string {
 	return tok
 }
 
-// createSecrets puts the keys into the emulator, the Cube key as it is now.
+// createSecrets puts the keys into the emulator, each Cube's as it is now.
 func (s *Stack) createSecrets(ctx context.Context) error {
 	sm := s.moto.Client()
-	for name, value := range map[string]string{CubeKeySecret: s.currentCubeKey(), CallerKeySecret: LocalCallerKey} {
+	secrets := map[string]string{CallerKeySecret: LocalCallerKey}
+	s.mu.Lock()
+	for _, c := range s.cubes {
+		secrets[c.secret] = c.key
+	}
+	s.mu.Unlock()
+	for name, value := range secrets {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := sm.CreateSecret(cctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
 		cancel()
@@ -263,19 +297,24 @@ func (s *Stack) APIEnv() map[string]string {
 	return env
 }
 
-// FunctionEnv is what points a function at this stack: its Cube, the
+// FunctionEnv is what points a function at this stack: its Cubes, the
 // Secrets Manager emulator and the secrets' names, reached at host (as a
 // container names the machine the stack runs on, e.g.
 // host.docker.internal; empty: the addresses the stack itself uses). It
-// is what `sam local`'s --env-vars file sets.
+// is what `sam local`'s --env-vars file sets. One Cube is the single
+// deployment of CUBE_API_URL; several are listed in CUBE_DEPLOYMENTS.
 func (s *Stack) FunctionEnv(host string) map[string]string {
-	return map[string]string{
-		"CUBE_API_URL":                     onHost(s.CubeURL, host),
-		"CUBE_API_KEY_SECRET_ID":           CubeKeySecret,
+	env := map[string]string{
 		"AUTH_MODE":                        config.AuthJWT,
 		"AUTH_JWT_SECRET_ID":               CallerKeySecret,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": onHost(s.MotoURL, host),
 	}
+	if len(s.cubes) == 1 {
+		env["CUBE_API_URL"], env["CUBE_API_KEY_SECRET_ID"] = onHost(s.CubeURL, host), CubeKeySecret
+	} else {
+		env["CUBE_DEPLOYMENTS"] = s.deploymentsSpec(host)
+	}
+	return env
 }
 
 // onHost is the http URL u with its host replaced by host, when set.
@@ -326,12 +365,8 @@ func listen(host string, port int, what string) (net.Listener, error) {
 // CubeDir is the folder of the Cube deployment under root.
 func CubeDir(root string) string { return filepath.Join(root, "cube") }
 
-// CubePID is the process id of the stack's Cube, for measuring it.
-func (s *Stack) CubePID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cube.Pid()
-}
+// CubePID is the process id of the stack's (first) Cube, for measuring it.
+func (s *Stack) CubePID() int { return s.Cube(0).PID() }
 
 // SecretsManager returns a client of the stack's Secrets Manager emulator,
 // which holds the keys.

@@ -18,23 +18,24 @@ const (
 	stableFor       = time.Minute
 )
 
-// superviseCube restarts Cube, on its port and with the current key, each
+// superviseCube restarts c, on its port and with its current key, each
 // time it exits on its own, as a container's restart policy does in
 // production: a crash takes Cube away for about a second, not until someone
 // restarts the stack. A Cube the stack itself replaced (StartCube,
 // RotateCubeKey) or stopped (Close) is left alone. It returns when stop is
 // closed.
-func (s *Stack) superviseCube(stop <-chan struct{}, log *slog.Logger) {
+func (s *Stack) superviseCube(c *cubeProc, stop <-chan struct{}, log *slog.Logger) {
 	delay := minRestartDelay
+	log = log.With("deployment", c.name)
 	for {
-		cube := s.cubeProcess()
+		cube := s.procOf(c)
 		watched := time.Now()
 		select {
 		case <-stop:
 			return
 		case <-cube.Exited():
 		}
-		if s.cubeProcess() != cube {
+		if s.procOf(c) != cube {
 			continue // replaced by the stack
 		}
 		if time.Since(watched) >= stableFor {
@@ -48,40 +49,47 @@ func (s *Stack) superviseCube(stop <-chan struct{}, log *slog.Logger) {
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, maxRestartDelay)
-		pid, err := s.restartExitedCube(cube)
+		pid, err := s.restartExitedCube(c, cube)
 		switch {
 		case err != nil:
 			log.Error("cube restart failed", "error", err.Error(), "next_in_ms", delay.Milliseconds())
 		case pid != 0:
-			log.Info("cube restarted", "pid", pid, "restarts", s.CubeRestarts())
+			log.Info("cube restarted", "pid", pid, "restarts", s.restartsOf(c))
 		}
 	}
 }
 
-// restartExitedCube starts Cube again if exited is still the stack's Cube,
-// and returns the new one's pid (0 when the stack had replaced it
-// meanwhile).
-func (s *Stack) restartExitedCube(exited *child.Process) (int, error) {
+// restartExitedCube starts c again if exited is still its process, and
+// returns the new one's pid (0 when the stack had replaced it meanwhile).
+func (s *Stack) restartExitedCube(c *cubeProc, exited *child.Process) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing || s.cube != exited {
+	if s.closing || c.proc != exited {
 		return 0, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cube, _, err := startCube(ctx, s.opts, s.cubePort, s.cubeKey)
+	p, _, err := startCube(ctx, s.opts, c.port, c.key)
 	if err != nil {
 		return 0, err
 	}
-	s.cube = cube
-	s.cubeRestarts++
-	return cube.Pid(), nil
+	c.proc = p
+	c.restarts++
+	return p.Pid(), nil
 }
 
-// CubeRestarts is how many times the supervisor has restarted Cube
-// (Options.SuperviseCube).
-func (s *Stack) CubeRestarts() int {
+func (s *Stack) procOf(c *cubeProc) *child.Process {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cubeRestarts
+	return c.proc
 }
+
+func (s *Stack) restartsOf(c *cubeProc) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.restarts
+}
+
+// CubeRestarts is how many times the supervisor has restarted the (first)
+// Cube (Options.SuperviseCube).
+func (s *Stack) CubeRestarts() int { return s.Cube(0).Restarts() }
