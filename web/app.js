@@ -6,6 +6,10 @@
 // with the date range left open; the page fills in the range picked. The
 // API and a caller token come from the local stack's local.json or, on a
 // static host, from the connection form (kept in sessionStorage).
+//
+// A project's funnels (GitLab's .gitlab/analytics/funnels definitions) are
+// cubes of its meta beside GitLab's own; each is drawn as a bar chart of its
+// steps, as GitLab's frontend does.
 (() => {
   'use strict';
 
@@ -13,6 +17,10 @@
   const STORAGE_KEY = 'productAnalytics.connection';
   const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
   const $ = (id) => document.getElementById(id);
+  const percentFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
+  // GitLab's own cubes; any other cube of a project's meta shaped as a
+  // funnel (count, step, date) is one of its funnels.
+  const GITLAB_CUBES = new Set(['TrackedEvents', 'Sessions', 'ReturningUsers']);
 
   let config; // dashboards.json
   let local = null; // local.json, on the local stack only
@@ -235,7 +243,10 @@
     setState(panel, 'done', el('div', { class: 'table' }, el('table', {}, el('thead', {}, head), el('tbody', {}, ...body))));
   }
 
-  const draw = { SingleStat: drawSingleStat, LineChart: drawChart, ColumnChart: drawChart, DataTable: drawTable };
+  const draw = {
+    SingleStat: drawSingleStat, LineChart: drawChart, ColumnChart: drawChart, DataTable: drawTable,
+    Funnel: drawFunnel,
+  };
 
   // refusal is the API's message for a failed load, read where GitLab's
   // frontend reads it (error.response.message).
@@ -275,9 +286,135 @@
     }
   }
 
+  // ---- funnels -----------------------------------------------------------
+
+  // funnelsOf returns the names of the funnel cubes in a project's meta:
+  // every cube but GitLab's own with a number measure count, a number
+  // dimension step and a time dimension date. Names come from tenants'
+  // definitions: they are only ever used as text and in query JSON.
+  function funnelsOf(meta) {
+    const cubes = (meta && meta.meta && Array.isArray(meta.meta.cubes)) ? meta.meta.cubes : [];
+    const has = (members, name, type) => Array.isArray(members)
+      && members.some((m) => m && m.name === name && m.type === type);
+    return cubes
+      .filter((c) => c && typeof c.name === 'string' && !GITLAB_CUBES.has(c.name)
+        && has(c.measures, `${c.name}.count`, 'number')
+        && has(c.dimensions, `${c.name}.step`, 'number')
+        && has(c.dimensions, `${c.name}.date`, 'time'))
+      .map((c) => ({ name: c.name, title: typeof c.title === 'string' && c.title ? c.title : c.name }))
+      .sort((a, b) => a.title.localeCompare(b.title));
+  }
+
+  // funnelQuery is the load GitLab's frontend sends for a funnel: users by
+  // step, the page's date range on the funnel's date.
+  function funnelQuery(name, from, to) {
+    return {
+      measures: [`${name}.count`],
+      dimensions: [`${name}.step`],
+      filters: [{ member: `${name}.date`, operator: 'inDateRange', values: [from, to] }],
+    };
+  }
+
+  // funnelSteps reads a funnel's answer: one row per step, its users
+  // counted cumulatively (those who reached the step or a later one), in
+  // step order, with each step's conversion from the first in percent.
+  function funnelSteps(name, resultSet) {
+    const steps = resultSet.rawData()
+      .map((r) => ({ step: Number(r[`${name}.step`]), users: Number(r[`${name}.count`]) }))
+      .filter((s) => Number.isSafeInteger(s.step) && Number.isFinite(s.users))
+      .sort((a, b) => a.step - b.step);
+    const first = steps.length ? steps[0].users : 0;
+    return steps.map((s) => ({ ...s, conversion: first > 0 ? (100 * s.users) / first : null }));
+  }
+
+  function formatPercent(v) {
+    return v === null ? '–' : `${percentFormat.format(v)}%`;
+  }
+
+  // funnelTooltip builds the tooltip as elements, never HTML text.
+  function funnelTooltip(steps) {
+    return (params) => {
+      const s = steps[params[0].dataIndex];
+      return el('div', {}, el('strong', {}, `Step ${s.step}`), el('br'),
+        `${formatNumber(s.users)} users, ${formatPercent(s.conversion)} of step 1`);
+    };
+  }
+
+  function drawFunnel(panel, spec, resultSet) {
+    const steps = funnelSteps(spec.funnel, resultSet);
+    if (!steps.length || !steps[0].users) {
+      setState(panel, 'done', el('p', { class: 'empty' }, 'No users reached the first step in this date range'));
+      return;
+    }
+    const box = el('div', { class: 'chart' });
+    const table = el('table', {},
+      el('thead', {}, el('tr', {},
+        el('th', { scope: 'col' }, 'Step'),
+        el('th', { scope: 'col', class: 'num' }, 'Users'),
+        el('th', { scope: 'col', class: 'num' }, 'Conversion'))),
+      el('tbody', {}, ...steps.map((s) => el('tr', {},
+        el('td', {}, `Step ${s.step}`),
+        el('td', { class: 'num' }, formatNumber(s.users)),
+        el('td', { class: 'num' }, formatPercent(s.conversion))))));
+    setState(panel, 'done', box, el('div', { class: 'table' }, table));
+    const chart = window.echarts.init(box, null, { renderer: 'canvas' });
+    charts.push(chart);
+    chart.setOption({
+      animation: false,
+      aria: { enabled: true },
+      grid: { containLabel: true, left: 8, right: 24, top: 24, bottom: 8 },
+      tooltip: { trigger: 'axis', formatter: funnelTooltip(steps) },
+      xAxis: { type: 'category', data: steps.map((s) => `Step ${s.step}`) },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: [{
+        name: 'Users',
+        type: 'bar',
+        data: steps.map((s) => s.users),
+        label: { show: true, position: 'top', formatter: (p) => formatPercent(steps[p.dataIndex].conversion) },
+      }],
+    });
+  }
+
+  // drawFunnels adds a Funnels section when the project's meta lists
+  // funnels, and loads each; it answers with a note for the status line
+  // when the meta could not be read (the panels then show why).
+  async function drawFunnels(api, main, range, mine) {
+    let meta;
+    try {
+      meta = await api.meta({ mutexObj: mutex, mutexKey: 'funnels:meta' });
+    } catch (error) {
+      return drawing === mine ? `funnels not listed: ${refusal(error)}` : '';
+    }
+    if (drawing !== mine) return '';
+    const funnels = funnelsOf(meta);
+    if (!funnels.length) return '';
+    const wide = el('div', { class: 'wide' });
+    const loads = funnels.map((f) => {
+      const spec = { name: `funnel:${f.name}`, funnel: f.name, title: f.title, visualization: 'Funnel' };
+      const panel = panelElement(spec);
+      panel.dataset.funnel = f.name;
+      wide.append(panel);
+      return loadPanel(api, panel, spec, funnelQuery(f.name, range.from, range.to), mine);
+    });
+    main.append(el('section', { class: 'dashboard', id: 'funnels', 'data-dashboard': 'funnels' },
+      el('h2', {}, 'Funnels'),
+      el('p', { class: 'description' }, 'Users who went through each funnel\'s steps in order, within its time to convert; each step\'s conversion from the first.'),
+      wide));
+    $('nav').append(navLink('funnels', 'Funnels'));
+    await Promise.all(loads);
+    return '';
+  }
+
   function panelElement(spec) {
     return el('article', { class: `panel ${spec.visualization}`, 'data-panel': spec.name, 'data-visualization': spec.visualization },
       el('h3', {}, spec.title), el('div', { class: 'body' }));
+  }
+
+  function navLink(slug, title) {
+    return el('a', { href: `#${slug}`, onclick: (e) => {
+      e.preventDefault();
+      $(slug).scrollIntoView();
+    } }, title);
   }
 
   async function drawDashboards(c, view) {
@@ -287,6 +424,9 @@
     const main = $('dashboards');
     Object.assign(main.dataset, { state: 'drawing', project: view.project, days: view.days });
     const now = new Date();
+    const from = new Date(now);
+    from.setUTCDate(from.getUTCDate() - view.days);
+    const range = { from: isoDay(from), to: isoDay(now) };
     const api = cubeApi(c, view.project);
     const loads = [];
     const sections = config.dashboards.map((d) => {
@@ -302,19 +442,15 @@
         el('h2', {}, d.title), el('p', { class: 'description' }, d.description), stats, wide);
     });
     main.replaceChildren(...sections);
-    $('nav').replaceChildren(...config.dashboards.map((d) => el('a', { href: `#${d.slug}`, onclick: (e) => {
-      e.preventDefault();
-      $(d.slug).scrollIntoView();
-    } }, d.title)));
-    const from = new Date(now);
-    from.setUTCDate(from.getUTCDate() - view.days);
-    $('status').textContent = `Project ${view.project}, last ${view.days} days (${isoDay(from)} to ${isoDay(now)}, UTC): loading…`;
+    $('nav').replaceChildren(...config.dashboards.map((d) => navLink(d.slug, d.title)));
+    const about = `Project ${view.project}, last ${view.days} days (${range.from} to ${range.to}, UTC)`;
+    $('status').textContent = `${about}: loading…`;
     const started = performance.now();
-    await Promise.all(loads);
+    const [funnelsNote] = await Promise.all([drawFunnels(api, main, range, mine), ...loads]);
     if (drawing !== mine) return;
     const refused = main.querySelectorAll('.panel[data-state="error"]').length;
-    $('status').textContent = `Project ${view.project}, last ${view.days} days (${isoDay(from)} to ${isoDay(now)}, UTC): `
-      + `drawn in ${((performance.now() - started) / 1000).toFixed(1)} s${refused ? `, ${refused} panels refused` : ''}.`;
+    $('status').textContent = `${about}: drawn in ${((performance.now() - started) / 1000).toFixed(1)} s`
+      + `${refused ? `, ${refused} panels refused` : ''}${funnelsNote ? `, ${funnelsNote}` : ''}.`;
     main.dataset.state = 'drawn';
   }
 

@@ -1,6 +1,6 @@
-// Package motoserver runs moto_server, an emulator of AWS Secrets Manager, as
-// a child process, so that tests and local tools exercise the real AWS SDK
-// client over HTTP instead of a fake of it.
+// Package motoserver runs moto_server, an emulator of AWS services (Secrets
+// Manager, SQS, DynamoDB), as a child process, so that tests and local
+// tools exercise the real AWS SDK clients over HTTP instead of fakes.
 package motoserver
 
 import (
@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"productanalytics/internal/child"
 )
@@ -174,9 +176,7 @@ func NewClient(endpoint string) *secretsmanager.Client {
 	return secretsmanager.New(secretsmanager.Options{
 		Region:       Region,
 		BaseEndpoint: aws.String(endpoint),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "motoserver"}, nil
-		}),
+		Credentials:  credentials,
 	})
 }
 
@@ -213,4 +213,32 @@ func (s *Server) PutSecretValue(tb testing.TB, id, value string) (versionID stri
 		tb.Fatalf("putting a new version of secret %s: %v", id, err)
 	}
 	return aws.ToString(out.VersionId)
+}
+
+// credentials are the dummy credentials moto accepts.
+var credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "motoserver"}, nil
+})
+
+// SQS returns a real SQS client of s.
+func (s *Server) SQS() *sqs.Client {
+	return sqs.New(sqs.Options{Region: Region, BaseEndpoint: aws.String(s.URL), Credentials: credentials})
+}
+
+// DynamoDB returns a real DynamoDB client of s.
+func (s *Server) DynamoDB() *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{Region: Region, BaseEndpoint: aws.String(s.URL), Credentials: credentials})
+}
+
+// Env is what points an AWS SDK of another process at s: the endpoints of
+// the services it emulates, its region and dummy credentials.
+func (s *Server) Env() map[string]string {
+	return map[string]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": s.URL,
+		"AWS_ENDPOINT_URL_SQS":             s.URL,
+		"AWS_ENDPOINT_URL_DYNAMODB":        s.URL,
+		"AWS_REGION":                       Region,
+		"AWS_ACCESS_KEY_ID":                "test",
+		"AWS_SECRET_ACCESS_KEY":            "test",
+	}
 }
