@@ -1,6 +1,7 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -43,14 +44,27 @@ func WriteCSV(ctx context.Context, w io.Writer, cfg ProjectConfig) (Stats, error
 }
 
 // writeCSVFile writes a project's CSV to path through a temporary name, so
-// an interrupted run never leaves a truncated file that looks complete.
+// an interrupted run never leaves a truncated file that looks complete. A
+// path ending in .gz gets the CSV gzip-compressed (at the fastest level):
+// the loader reads it as it is.
 func writeCSVFile(ctx context.Context, path string, cfg ProjectConfig) (Stats, int64, error) {
 	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
 	f, err := os.Create(tmp)
 	if err != nil {
 		return Stats{}, 0, err
 	}
-	stats, err := WriteCSV(ctx, f, cfg)
+	var w io.Writer = f
+	var zw *gzip.Writer
+	if strings.HasSuffix(path, ".gz") {
+		zw, _ = gzip.NewWriterLevel(f, gzip.BestSpeed) // a valid level: no error
+		w = zw
+	}
+	stats, err := WriteCSV(ctx, w, cfg)
+	if zw != nil {
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"productanalytics/internal/eventsdb"
 )
@@ -78,4 +79,30 @@ func queryNumber(t *testing.T, db, query string) float64 {
 		t.Fatalf("query.js answered %s (%v)", out, err)
 	}
 	return rows[0].N
+}
+
+// TestLoadsCompressedCSV: a project's CSV written gzip-compressed (as the
+// generator writes a large project's) loads as the plain one does.
+func TestLoadsCompressedCSV(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "project_8.csv.gz")
+	end := time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC)
+	cfg := ProjectConfig{ID: 8, Events: 2000, Start: end.AddDate(0, 0, -30), End: end, Seed: 3}
+	if _, _, err := writeCSVFile(ctx, csvPath, cfg); err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs(filepath.Join("..", "..", "cube", "scripts", "load-events.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	db := eventsdb.Path(dir, 8)
+	loader := nodeLoader{node: "node", script: script, stdout: &logs, stderr: &logs}
+	if err := loader.Load(ctx, []loadJob{{dbPath: db, file: projectFile{id: 8, path: csvPath}}}); err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	if got := queryNumber(t, db, `SELECT count(*) AS n FROM gitlab_project_8.snowplow_events`); got != 2000 {
+		t.Errorf("%v events loaded, want 2000", got)
+	}
 }

@@ -23,7 +23,7 @@
 // the project's whole history (cube/model/Sessions.js), and users by day
 // spare the distinct counts of users most of the events (../rollups.js).
 //
-// A CSV has a header row naming exactly that table's columns in order,
+// A CSV (or gzip-compressed CSV, named .gz) has a header row naming exactly that table's columns in order,
 // comma-separated fields with RFC 4180 quoting, UTC timestamps like
 // 2026-11-20 13:45:12.123, and an empty unquoted field for NULL ("" is an
 // empty string). The files must not exist yet; on any error the file being
@@ -35,6 +35,7 @@
 
 const fs = require('fs');
 const path = require('path');
+const zlib = require('zlib');
 const { DuckDBInstance } = require('@duckdb/node-api');
 
 const DDL_FILE = path.join(__dirname, '..', 'schema', 'snowplow_events.sql');
@@ -68,9 +69,13 @@ function sqlString(text) {
 function csvHeader(csvFile) {
   const fd = fs.openSync(csvFile, 'r');
   try {
-    const buf = Buffer.alloc(64 * 1024);
+    let buf = Buffer.alloc(64 * 1024);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    const line = buf.toString('utf8', 0, n).replace(/^\uFEFF/, '').split(/\r?\n/)[0];
+    buf = buf.subarray(0, n);
+    // A gzip-compressed file (DuckDB reads it by its .gz): its start is
+    // enough, decompressed as far as it goes.
+    if (csvFile.endsWith('.gz')) buf = zlib.gunzipSync(buf, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    const line = buf.toString('utf8').replace(/^\uFEFF/, '').split(/\r?\n/)[0];
     return line.split(',').map((name) => name.trim().replace(/^"(.*)"$/, '$1'));
   } finally {
     fs.closeSync(fd);
