@@ -1,5 +1,7 @@
-// Command warmup is the scheduled Lambda function that runs the dashboards'
-// queries for each project ahead of the people who open the dashboards.
+// Command warmup is the scheduled Lambda function of the warm-up: it lists
+// the projects to warm (the configured ones and those opened recently) and
+// sends them, in batches per Cube deployment, to the warm-up queue, whose
+// worker (functions/warmworker) runs their dashboards' queries.
 package main
 
 import (
@@ -11,5 +13,5 @@ import (
 )
 
 func main() {
-	lambda.Start(app.Warmup(context.Background(), app.Options{}))
+	lambda.Start(app.WarmupPlanner(context.Background(), app.Options{}))
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -41,6 +42,12 @@ type Input struct {
 	// PreAggregations also asks Cube to build each project's
 	// pre-aggregations.
 	PreAggregations bool `json:"preAggregations,omitempty"`
+	// Funnels also warms each project's funnels, which its meta lists, over
+	// the dashboards' date range.
+	Funnels bool `json:"funnels,omitempty"`
+
+	// logAttrs go on the run's summary line (the batch it warms).
+	logAttrs []slog.Attr
 }
 
 // NamedQuery is one query to warm.
@@ -80,6 +87,9 @@ type Result struct {
 	Rows       int     `json:"rows"`
 	DurationMs float64 `json:"durationMs"`
 	Polls      int     `json:"polls"`
+	// Retry says the failure may pass (Cube unreachable, busy, failing or
+	// slow), unlike a project without data or a refused query.
+	Retry bool `json:"retry,omitempty"`
 }
 
 // PreAggregationResult is the outcome of asking Cube to build a project's
@@ -98,6 +108,7 @@ type Summary struct {
 	Failed          int                    `json:"failed"`
 	Results         []Result               `json:"results"`
 	PreAggregations []PreAggregationResult `json:"preAggregations,omitempty"`
+	Funnels         []FunnelResult         `json:"funnels,omitempty"`
 }
 
 // ErrAllFailed is returned when no query succeeded, so that the scheduler
@@ -112,7 +123,8 @@ type Runner struct {
 }
 
 // NewRunner returns a Runner; m, when not nil, adds the run's metrics to
-// its summary's log line.
+// its summary's log line. c is the API's Cube client: with several Cube
+// deployments it sends each project's calls to the project's deployment.
 func NewRunner(c Cube, log *slog.Logger, m *metrics.Recorder) *Runner {
 	return &Runner{cube: c, log: log, metrics: m}
 }
@@ -130,30 +142,36 @@ func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(in.Deadline))
 		defer cancel()
 	}
+	timeout := time.Duration(in.QueryTimeout)
+	queries := make([][]NamedQuery, len(in.Projects))
+	for i := range in.Projects {
+		queries[i] = in.Queries
+	}
+	if in.Funnels {
+		// The funnels differ per project: each project's meta says which
+		// it has, asked once, with the same bound on calls in flight.
+		from, to := dateRange(in.Queries)
+		sum.Funnels = make([]FunnelResult, len(in.Projects))
+		pool(in.Concurrency, len(in.Projects), func(i int) {
+			fq, res := r.funnels(ctx, in.Projects[i], from, to, timeout)
+			sum.Funnels[i] = res
+			queries[i] = append(slices.Clip(in.Queries), fq...)
+		})
+	}
 	type job struct {
-		i       int
 		project int64
 		q       NamedQuery
 	}
-	jobs := make(chan job)
-	sum.Results = make([]Result, len(in.Projects)*len(in.Queries))
-	var wg sync.WaitGroup
-	for range min(in.Concurrency, len(sum.Results)) {
-		wg.Go(func() {
-			for j := range jobs {
-				sum.Results[j.i] = r.warm(ctx, j.project, j.q, time.Duration(in.QueryTimeout))
-			}
-		})
-	}
-	i := 0
-	for _, p := range in.Projects {
-		for _, q := range in.Queries {
-			jobs <- job{i: i, project: p, q: q}
-			i++
+	var jobs []job
+	for i, p := range in.Projects {
+		for _, q := range queries[i] {
+			jobs = append(jobs, job{project: p, q: q})
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	sum.Results = make([]Result, len(jobs))
+	pool(in.Concurrency, len(jobs), func(i int) {
+		sum.Results[i] = r.warm(ctx, jobs[i].project, jobs[i].q, timeout)
+	})
 	if in.PreAggregations {
 		for _, p := range in.Projects {
 			sum.PreAggregations = append(sum.PreAggregations, r.preAggregations(ctx, p))
@@ -170,13 +188,34 @@ func (r *Runner) Run(ctx context.Context, in Input) (Summary, error) {
 	}
 	took := time.Since(now)
 	sum.DurationMs = ms(took)
-	attrs := append(trace.Attrs(ctx), slog.Int("ok", sum.OK), slog.Int("failed", sum.Failed), slog.Float64("duration_ms", sum.DurationMs), slog.Any("summary", sum))
+	attrs := append(trace.Attrs(ctx), slog.Int("ok", sum.OK), slog.Int("failed", sum.Failed), slog.Float64("duration_ms", sum.DurationMs))
+	attrs = append(attrs, in.logAttrs...)
+	attrs = append(attrs, slog.Any("summary", sum))
 	attrs = append(attrs, r.metrics.Warmup(metrics.Warmup{At: now, OK: sum.OK, Failed: sum.Failed, Duration: took})...)
 	r.log.LogAttrs(ctx, slog.LevelInfo, "warm-up", attrs...)
 	if sum.OK == 0 {
 		return sum, fmt.Errorf("%w (%d queries)", ErrAllFailed, sum.Failed)
 	}
 	return sum, nil
+}
+
+// pool runs do(0) to do(n-1), at most workers at once, and returns when all
+// have returned.
+func pool(workers, n int, do func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				do(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // defaults fills in what in leaves out; the dashboards' queries are dated
@@ -226,7 +265,7 @@ func (r *Runner) warm(ctx context.Context, project int64, q NamedQuery, timeout 
 	}
 	switch {
 	case err != nil:
-		res.Error = err.Error()
+		res.Error, res.Retry = err.Error(), retryable(err)
 	case out.ContinueWait:
 		res.Error = "Cube was still computing at the deadline; it goes on, and a later run finds it cached"
 	default:

@@ -27,7 +27,11 @@ import (
 // every answer has as many rows as the project id.
 type fakeCube struct {
 	missing map[int64]bool
-	delay   time.Duration
+	// down projects' Cube is unreachable.
+	down  map[int64]bool
+	delay time.Duration
+	// meta answers a project's meta (default: no cubes).
+	meta func(project int64) string
 	// gather holds every query until that many have been in flight at
 	// once: a runner that never runs them side by side never gets an answer.
 	gather   int64
@@ -57,6 +61,15 @@ func (f *fakeCube) Do(ctx context.Context, req cube.Request) (*cube.Response, er
 	}
 	if req.Endpoint == cube.PreAggregationJobs {
 		return f.jobs(req.ProjectID)
+	}
+	if f.down[req.ProjectID] {
+		return nil, &cube.Error{Kind: cube.ErrUnreachable, Err: errors.New("connection refused")}
+	}
+	if req.Endpoint == cube.Meta {
+		if f.meta == nil {
+			return &cube.Response{Body: []byte(`{"cubes":[]}`)}, nil
+		}
+		return &cube.Response{Body: []byte(f.meta(req.ProjectID))}, nil
 	}
 	select {
 	case <-time.After(f.delay):
