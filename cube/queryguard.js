@@ -557,6 +557,54 @@ function queryRewrite(query) {
   return query;
 }
 
+// Funnel cubes (funnels.js) are named [a-z][a-z0-9_]*, the shared cubes
+// with a capital: a member of a lower-case cube is a funnel's, and passes
+// only for the tenant whose model has that funnel, and only as one of its
+// members. Anyone else gets the 400 Cube gives for a cube it does not know.
+const FUNNEL_CUBE = /^[a-z]/;
+const FUNNEL_MEMBERS = ['count', 'step', 'date'];
+
+// memberNames lists every member name a checked query uses.
+function memberNames(q) {
+  const names = [];
+  for (const k of ['measures', 'dimensions', 'segments']) (q[k] || []).forEach((n) => names.push(n));
+  (q.timeDimensions || []).forEach((td) => names.push(td.dimension));
+  const walk = (fs) => (fs || []).forEach((f) => {
+    if (!isObject(f)) return;
+    if (typeof f.member === 'string') names.push(f.member);
+    if (typeof f.dimension === 'string') names.push(f.dimension);
+    walk(f.or);
+    walk(f.and);
+  });
+  walk(q.filters);
+  const order = q.order;
+  if (Array.isArray(order)) order.forEach((o) => Array.isArray(o) && names.push(o[0]));
+  else if (isObject(order)) Object.keys(order).forEach((n) => names.push(n));
+  return names.filter((n) => typeof n === 'string');
+}
+
+// checkFunnels refuses a funnel member that is not one of funnelNames'.
+function checkFunnels(q, funnelNames) {
+  for (const name of memberNames(q)) {
+    const [cube, member] = name.split('.');
+    if (!FUNNEL_CUBE.test(cube)) continue;
+    if (!funnelNames.includes(cube)) throw new UserError(`Cube '${cube}' not found for path '${name}'`);
+    if (!FUNNEL_MEMBERS.includes(member)) throw new UserError(`'${member}' not found for path '${name}'`);
+  }
+}
+
+// withFunnels is queryRewrite, also refusing funnel members the querying
+// tenant does not have: funnelsOf(appId) lists (or resolves to) its
+// funnels' names.
+function withFunnels(funnelsOf) {
+  return async (query, context) => {
+    queryRewrite(query);
+    const appId = context && context.securityContext && context.securityContext.appId;
+    checkFunnels(query, (await funnelsOf(appId)) || []);
+    return query;
+  };
+}
+
 module.exports = {
-  queryRewrite, check, checkCall, Refusal, LIMITS, BUDGET,
+  queryRewrite, withFunnels, checkFunnels, check, checkCall, Refusal, LIMITS, BUDGET,
 };

@@ -39,6 +39,13 @@
 //   CUBE_RESULT_MAX_KB          the largest answer kept; larger ones are not cached (default: a sixteenth of the above)
 //   CUBE_RESULT_PROJECT_MB      what one project's answers may take (default: a quarter of the whole)
 //   CUBE_MEMORY_LOG_SECONDS     how often Cube logs its memory, "Cube memory" (default 30; 0: never)
+//   CUBE_FUNNELS_DIR            projects' funnel definitions, <dir>/<project id>/*.yml (funnels.js); or
+//   CUBE_FUNNELS_S3_BUCKET      from s3://<bucket>/<CUBE_FUNNELS_S3_PREFIX, default funnels/><project id>/
+//                               (CUBE_FUNNELS_S3_PATH_STYLE=1 for path-style addresses); or
+//   CUBE_FUNNELS_GITLAB_URL     from each project's repository at its default branch, read with
+//                               CUBE_FUNNELS_GITLAB_TOKEN (.gitlab/analytics/funnels/); none: no funnels
+//   CUBE_FUNNELS_REFRESH        seconds a project's funnels are kept before they are read again (default 30)
+//   CUBE_MAX_FUNNEL_MODELS      compiled models of projects with funnels kept at once (default 50)
 
 // Cube enforces its own token checks and hides its dev tooling only in
 // production mode; this must be set before Cube is loaded.
@@ -60,6 +67,7 @@ const {
 } = require('./tenantdb');
 const { TenantOrchestrators } = require('./orchestrators');
 const front = require('./front');
+const { Funnels, FunnelRepository, sourceFromEnv } = require('./funnels');
 
 const MODEL_DIRS = ['model'];
 const TEST_MODEL_DIRS = ['testmodel'];
@@ -161,6 +169,8 @@ function readConfig() {
     tenantQueueWaitMs: intEnv('CUBE_TENANT_QUEUE_WAIT', 3, 0) * 1000,
     maxLargeAnswers: intEnv('CUBE_MAX_LARGE_ANSWERS', 2, 0),
     largeAnswerCells: intEnv('CUBE_LARGE_ANSWER_CELLS', 50000, 1),
+    funnelsRefreshMs: intEnv('CUBE_FUNNELS_REFRESH', 30, 1) * 1000,
+    maxFunnelModels: intEnv('CUBE_MAX_FUNNEL_MODELS', 50, 1),
   };
 }
 
@@ -270,6 +280,28 @@ function tenantOf({ securityContext }) {
 // and keep a copy per tenant.
 const MODEL_APP_ID = 'CUBE_APP_gitlab_product_analytics';
 
+// A project with funnels has a model of its own: the shared files and its
+// funnel cubes (funnels.js), versioned by its funnels' hash, so that Cube
+// compiles it again when they change. The others share MODEL_APP_ID's.
+function funnelModels(funnels, repository) {
+  const appIdOf = (context) => context && context.securityContext && context.securityContext.appId;
+  return {
+    contextToAppId: async (context) => {
+      const appId = appIdOf(context);
+      const { version } = await funnels.get(appId);
+      return version ? `CUBE_APP_${appId}_funnels` : MODEL_APP_ID;
+    },
+    schemaVersion: (context) => funnels.cached(appIdOf(context)).version || 'shared',
+    repositoryFactory: (context) => {
+      const appId = appIdOf(context);
+      return funnels.cached(appId).version ? new FunnelRepository(repository, funnels, appId) : repository;
+    },
+    // The set the model is compiled from is read first, here as in
+    // contextToAppId: the guard runs before Cube asks for the model.
+    funnelsOf: async (appId) => (await funnels.get(appId)).funnels.map((f) => f.name),
+  };
+}
+
 async function main() {
   const config = readConfig();
   // No error of one request, caught or not, ends the process for every
@@ -298,6 +330,16 @@ async function main() {
 
   const dirs = config.testModel ? MODEL_DIRS.concat(TEST_MODEL_DIRS) : MODEL_DIRS;
   const repository = new ModelRepository(dirs);
+  let source = null;
+  try {
+    source = sourceFromEnv(process.env);
+  } catch (e) {
+    fail(e.message);
+  }
+  const models = source
+    ? funnelModels(new Funnels({ source, refreshMs: config.funnelsRefreshMs, log: logger }), repository)
+    : null;
+  const guardModule = config.queryGuard ? require('./queryguard') : null;
 
   const core = new CubejsServerCore({
     apiSecret: config.apiSecret,
@@ -307,7 +349,8 @@ async function main() {
     // Every query through the same checks as the API's (queryguard.js): a
     // tenant holding a Cube token may send queries here directly. Off only
     // in test mode, to test the store's wall alone.
-    ...(config.queryGuard ? { queryRewrite: require('./queryguard').queryRewrite } : {}),
+    // A tenant's own funnel members pass it; nobody else's.
+    ...(guardModule ? { queryRewrite: models ? guardModule.withFunnels(models.funnelsOf) : guardModule.queryRewrite } : {}),
     // What the API uses, and no more: no GraphQL, no jobs.
     contextToApiScopes: async () => ['meta', 'data'],
     // Without a dialect class Cube uses its built-in one for dbType.
@@ -317,12 +360,19 @@ async function main() {
     // contextToOrchestratorId below, or Cube shares pools, queues and its
     // result cache across tenants (cube-js/cube#4129).
     driverFactory: ({ securityContext }) => drivers.get(securityContext && securityContext.appId),
-    repositoryFactory: () => repository,
+    repositoryFactory: models ? models.repositoryFactory : () => repository,
     // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
     extendContext: () => ({ sqlDialect: store.sqlDialect }),
-    // One compiled model for all; one queue, cache and driver per project.
-    contextToAppId: () => MODEL_APP_ID,
-    compilerCacheSize: 1,
+    // One compiled model for all, and one more per project with funnels;
+    // one queue, cache and driver per project.
+    contextToAppId: models ? models.contextToAppId : () => MODEL_APP_ID,
+    ...(models ? {
+      schemaVersion: models.schemaVersion,
+      compilerCacheSize: 1 + config.maxFunnelModels,
+      // A project's model goes once unused as long as its orchestrator.
+      maxCompilerCacheKeepAlive: config.tenantKeepAliveMs,
+      updateCompilerCacheKeepAlive: true,
+    } : { compilerCacheSize: 1 }),
     contextToOrchestratorId: tenantOf,
     scheduledRefreshContexts: async () => [],
     scheduledRefreshTimer: false,
@@ -347,7 +397,7 @@ async function main() {
   const app = express();
   // Before Cube's routes: only the routes clients need, bounded bodies, each
   // tenant's share of requests, a blend checked as a whole.
-  const guard = config.queryGuard ? require('./queryguard') : {};
+  const guard = guardModule || {};
   front.mountFront(app, {
     apiSecret: config.apiSecret,
     maxInFlight: config.tenantMaxInFlight,

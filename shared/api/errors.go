@@ -80,6 +80,7 @@ var answers = []struct {
 	{cube.ErrUnreachable, http.StatusBadGateway, with("Cube is unreachable")},
 	{cube.ErrTimeout, http.StatusGatewayTimeout, with("Cube did not answer in time")},
 	{cube.ErrKeyUnavailable, http.StatusServiceUnavailable, with("the Cube API key cannot be read")},
+	{ErrFunnelsUnavailable, http.StatusServiceUnavailable, with("the project's funnel definitions cannot be read")},
 	{ErrUnconfigured, http.StatusServiceUnavailable, with("the service is not configured")},
 	{ErrAnswerCutShort, http.StatusBadGateway, with("the answer from Cube was cut short")},
 	{ErrAnswerTooLarge, http.StatusBadGateway, with("the answer is larger than the 6 MB a Lambda function may return; ask for fewer rows (query.limit and query.offset), or for a gzip answer (Accept-Encoding: gzip)")},

@@ -19,6 +19,7 @@ import (
 
 	"productanalytics/shared/access"
 	"productanalytics/shared/cube"
+	"productanalytics/shared/funnels"
 	"productanalytics/shared/metrics"
 	"productanalytics/shared/request"
 	"productanalytics/shared/trace"
@@ -59,6 +60,18 @@ type Options struct {
 	// Lambda execution serves one request at a time, so there the bound
 	// on a project is Cube's own.
 	MaxInFlightPerProject int
+	// Funnels, when set, are the projects' funnel definitions: a query of
+	// a funnel cube passes only for a project that has that funnel, and
+	// GET .../product_analytics/funnels lists a project's funnels. Unset,
+	// the listing is empty and funnel members are left to Cube, which
+	// knows each project's own funnels only.
+	Funnels Funnels
+}
+
+// Funnels is what the handler needs of the projects' funnel definitions
+// (*funnels.Cache).
+type Funnels interface {
+	Set(ctx context.Context, projectID int64) (funnels.Set, error)
 }
 
 // NewHandler returns the API handler.
@@ -134,6 +147,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve answers a request: Cube's answer, or what went wrong.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string, o *outcome) (answer, error) {
+	if id, ok := funnelsRoute(r.URL.Path); ok && slices.Contains(h.opts.Endpoints, cube.Meta) {
+		return h.listFunnels(w, r, id, o)
+	}
 	idText, endpoint, ok := route(r.URL.Path)
 	if !ok || !slices.Contains(h.opts.Endpoints, endpoint) {
 		return answer{}, ErrNoRoute
@@ -155,6 +171,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 	o.projectID = projectID
 	call, err := request.Read(w, r, idText, endpoint != cube.Meta)
 	if err != nil {
+		return answer{}, err
+	}
+	if err := h.checkFunnels(r.Context(), projectID, call); err != nil {
 		return answer{}, err
 	}
 	// Counted once the request is known good, so that neither a stranger
