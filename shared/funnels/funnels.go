@@ -156,6 +156,9 @@ func Parse(file string, data []byte) (Funnel, error) {
 	if root.Kind != yaml.MappingNode {
 		return bad("is not a YAML mapping of seconds_to_convert and steps")
 	}
+	if k := duplicateKey(root); k != "" {
+		return bad("is not valid YAML: the key %q appears twice", k)
+	}
 	secs, steps := value(root, "seconds_to_convert"), value(root, "steps")
 	if isNull(secs) || isNull(steps) {
 		return Funnel{}, ErrSkipped
@@ -182,6 +185,9 @@ func Parse(file string, data []byte) (Funnel, error) {
 		at := i + 1
 		if sn.Kind != yaml.MappingNode {
 			return bad("step %d must be a mapping of name, action and target", at)
+		}
+		if k := duplicateKey(sn); k != "" {
+			return bad("is not valid YAML: the key %q appears twice", k)
 		}
 		var s Step
 		for _, k := range []struct {
@@ -224,6 +230,21 @@ func resolve(n *yaml.Node) *yaml.Node {
 // after it).
 func isNull(n *yaml.Node) bool {
 	return n == nil || n.Kind == yaml.ScalarNode && n.Value == "" && n.Tag == "!!null"
+}
+
+// duplicateKey is a scalar key mapping m holds twice, or "": YAML forbids
+// it, and yaml.v3 checks it only when it decodes into a map.
+func duplicateKey(m *yaml.Node) string {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if k := resolve(m.Content[i]); k.Kind == yaml.ScalarNode {
+			if seen[k.Value] {
+				return oneLine(k.Value)
+			}
+			seen[k.Value] = true
+		}
+	}
+	return ""
 }
 
 // value is the value of key in mapping m, or nil.
