@@ -31,7 +31,7 @@ func TestCubeClients(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"API_URL="+env.APIURL,
 		"CALLER_TOKEN="+stack.Token(time.Hour, 1),
-		"CUBE_URL="+env.CubeURL,
+		"CUBE_URL="+env.CubeOf(1).URL(),
 		"CUBE_TOKEN="+cubeToken(t, 1),
 	)
 	var out bytes.Buffer

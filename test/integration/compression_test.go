@@ -27,7 +27,7 @@ const exportQuery = `{"dimensions":["TrackedEvents.eventId","TrackedEvents.pageU
 // project.
 func cubeRows(t *testing.T, project int64, query string) json.RawMessage {
 	t.Helper()
-	status, body := askCube(t, cubeToken(t, project), "POST load", query)
+	status, body := askCube(t, project, cubeToken(t, project), "POST load", query)
 	if status != 200 {
 		t.Fatalf("Cube: %d %s", status, truncate(string(body), 300))
 	}

@@ -44,7 +44,7 @@ func TestAttacksStraightToCube(t *testing.T) {
 	token := cubeToken(t, 1)
 	for _, a := range attacks.All(2) {
 		for _, form := range []string{"POST load", "GET load", "POST dry-run", "GET sql"} {
-			status, body := askCube(t, token, form, a.Query)
+			status, body := askCube(t, 1, token, form, a.Query)
 			// Cube 0.33 itself answers a limit above its maximum with 500.
 			if status != 400 && !(status == 500 && strings.Contains(string(body), "The query limit has been exceeded")) {
 				t.Errorf("%s %s: Cube answered %d %s; want its refusal", form, a.Name, status, truncate(string(body), 300))
@@ -60,7 +60,7 @@ func TestAttacksStraightToCube(t *testing.T) {
 // queries with it.
 func TestCubeTokenNamesOneProject(t *testing.T) {
 	token := cubeToken(t, 1)
-	status, body := askCube(t, token, "POST load", `{"measures":["TrackedEvents.count"]}`)
+	status, body := askCube(t, 1, token, "POST load", `{"measures":["TrackedEvents.count"]}`)
 	if status != 200 {
 		t.Fatalf("a valid query straight to Cube: %d %s", status, truncate(string(body), 300))
 	}
@@ -88,13 +88,20 @@ func cubeToken(t *testing.T, project int64) string {
 	return out.Token
 }
 
-// askCube sends query to Cube in one of the forms Cube's REST API takes.
-func askCube(t *testing.T, token, form, query string) (int, []byte) {
+// askCube sends query to the Cube of project's deployment in one of the
+// forms Cube's REST API takes.
+func askCube(t *testing.T, project int64, token, form, query string) (int, []byte) {
+	t.Helper()
+	return askCubeAt(t, env.CubeOf(project).URL(), token, form, query)
+}
+
+// askCubeAt sends query to the Cube at base.
+func askCubeAt(t *testing.T, base, token, form, query string) (int, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	method, endpoint, _ := strings.Cut(form, " ")
-	u := env.CubeURL + "/cubejs-api/v1/" + endpoint
+	u := base + "/cubejs-api/v1/" + endpoint
 	var body io.Reader
 	if method == "GET" {
 		u += "?query=" + url.QueryEscape(query)

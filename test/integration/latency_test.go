@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"productanalytics/internal/rie"
-	"productanalytics/internal/stack"
 	"productanalytics/shared/cube"
 )
 
@@ -53,7 +52,7 @@ func BenchmarkLambdaLoad(b *testing.B) {
 		b.ReportMetric(median(firsts), "median-ms/cold-start")
 	})
 	b.Run("warm", func(b *testing.B) {
-		cubeToken, _ := cube.MintToken(stack.LocalCubeKey, 1, "bench", time.Now())
+		cubeToken, _ := cube.MintToken(env.CubeOf(1).Key(), 1, "bench", time.Now())
 		// The emulator's own round trip: the same bootstrap without
 		// configuration answers 503 at once, calling nothing.
 		floor := rie.Start(b, rie.Options{Bootstrap: bootstrap(b, "load"), FunctionName: "floor"})
@@ -66,7 +65,7 @@ func BenchmarkLambdaLoad(b *testing.B) {
 			empty = append(empty, inv.FirstByte)
 			lambda = append(lambda, invoke(b, warmUp))
 			start := time.Now()
-			req, _ := http.NewRequest("POST", env.CubeURL+"/cubejs-api/v1/load", strings.NewReader(`{"query":`+seedTracked+`,"queryType":"multi"}`))
+			req, _ := http.NewRequest("POST", env.CubeOf(1).URL()+"/cubejs-api/v1/load", strings.NewReader(`{"query":`+seedTracked+`,"queryType":"multi"}`))
 			req.Header.Set("Authorization", cubeToken)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)

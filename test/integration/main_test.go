@@ -24,9 +24,12 @@ import (
 	"productanalytics/internal/wait"
 )
 
-// The stack every test here shares. Cube's continue-wait timeout is short
-// and its test-only SlowEvents cube takes longer than it, so that polling
-// shows.
+// The stack every test here shares: two Cube deployments over the same
+// events, cube-1 and cube-2, each with its own key. Project 1 goes to
+// cube-2 by rendezvous hashing, project 2 to cube-1 by placement
+// (placements), so that every test's calls cross both. Cube's
+// continue-wait timeout is short and its test-only SlowEvents cube takes
+// longer than it, so that polling shows.
 var (
 	env           *stack.Stack
 	root, dataDir string
@@ -34,6 +37,8 @@ var (
 	cubeLogs      = &logcheck.Buffer{}
 	continueWt    = time.Second
 	slowQuery     = 2500 * time.Millisecond
+	cubes         = 2
+	placements    = "2=cube-1"
 )
 
 func TestMain(m *testing.M) {
@@ -55,6 +60,7 @@ func run(m *testing.M) int {
 	dataDir = data
 	env, err = stack.Start(ctx, stack.Options{
 		Root: root, DataDir: dataDir, ContinueWait: continueWt, TestModel: true, SlowQuery: slowQuery,
+		Cubes: cubes, Env: map[string]string{"CUBE_PLACEMENTS": placements},
 		Log: apiLogs, CubeLog: cubeLogs,
 	})
 	if err != nil {
@@ -85,7 +91,11 @@ func checkLogs(logs string) int {
 		fmt.Println("log check: no request was logged")
 		return 0
 	}
-	if err := logcheck.Leak(logs, stack.LocalCubeKey, stack.LocalCallerKey); err != nil {
+	keys := []string{stack.LocalCallerKey}
+	for i := range cubes {
+		keys = append(keys, stack.LocalCubeKeyOf(i))
+	}
+	if err := logcheck.Leak(logs, keys...); err != nil {
 		return fail(err)
 	}
 	fmt.Printf("log check: %d lines from the API and Cube, no key or token\n", strings.Count(logs, "\n"))

@@ -51,7 +51,7 @@ type proxyTarget struct {
 func httpTarget(name, base string, api bool) proxyTarget {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
 	caller := "Bearer " + stack.Token(time.Hour, 1)
-	cubeToken, _ := cube.MintToken(stack.LocalCubeKey, 1, "bench", time.Now())
+	cubeToken, _ := cube.MintToken(env.CubeOf(1).Key(), 1, "bench", time.Now())
 	return proxyTarget{name: name, ask: func(ctx context.Context, e cube.Endpoint, query, accept string) (int, []byte, error) {
 		url, auth := base+"/cubejs-api/v1/"+string(e), cubeToken
 		if api {
@@ -185,7 +185,7 @@ http {
     }
   }
 }
-`, dir, strings.TrimPrefix(env.CubeURL, "http://"), ports[0])
+`, dir, strings.TrimPrefix(env.CubeOf(1).URL(), "http://"), ports[0])
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -205,7 +205,7 @@ http {
 
 // targets are every way to ask, Cube first.
 func targets(b *testing.B, lambda bool) []proxyTarget {
-	ts := []proxyTarget{httpTarget("Cube", env.CubeURL, false)}
+	ts := []proxyTarget{httpTarget("Cube", env.CubeOf(1).URL(), false)}
 	if n := startNginx(b); n != "" {
 		ts = append(ts, httpTarget("nginx in front of Cube", n, false))
 	}
