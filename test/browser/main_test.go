@@ -81,10 +81,13 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	dataDir := filepath.Join(tmp, "events")
+	// The demo funnels, as make run reads them: project 1 has one.
+	funnelsDir := filepath.Join(tmp, "funnels")
 	for _, step := range []func() error{
 		func() error { return stack.InstallCube(ctx, root, os.Stderr) },
 		func() error { return stack.InstallPage(ctx, root, os.Stderr) },
 		func() error { return stack.GenerateData(ctx, root, dataDir, os.Stderr) },
+		func() error { return copyDemoFunnels(root, funnelsDir) },
 	} {
 		if err := step(); err != nil {
 			return fail(err)
@@ -108,6 +111,7 @@ func run(m *testing.M) int {
 		CORSAllowOrigins: []string{"http://" + staticHost.Addr().String()},
 		Root:             root, DataDir: dataDir, ContinueWait: cubeWait, TestModel: true, SlowQuery: slowQuery,
 		Env:        map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": apiWait.String()},
+		CubeEnv:    []string{"CUBE_FUNNELS_DIR=" + funnelsDir},
 		Dashboards: append(web.Dashboards(), slowDashboard),
 		Log:        apiLogs, CubeLog: cubeLog,
 	})
