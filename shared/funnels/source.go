@@ -190,8 +190,9 @@ const GitLabFolder = ".gitlab/analytics/funnels"
 type GitLab struct {
 	// BaseURL is GitLab's address, such as https://gitlab.com.
 	BaseURL string
-	Token   string
-	Client  *http.Client
+	// Token gives the token (from Secrets Manager, say) on each read.
+	Token  func(ctx context.Context) (string, error)
+	Client *http.Client
 }
 
 // Files implements Source. A project without the folder has no funnels.
@@ -228,6 +229,11 @@ func (g GitLab) Files(ctx context.Context, projectID int64) ([]File, error) {
 	return files, nil
 }
 
+// StaticToken is a Token that is always tok.
+func StaticToken(tok string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return tok, nil }
+}
+
 // get reads a GitLab API answer into v (JSON, or the bytes into a
 // *[]byte). A 404 is found == false.
 func (g GitLab) get(ctx context.Context, u string, v any) (found bool, err error) {
@@ -235,7 +241,11 @@ func (g GitLab) get(ctx context.Context, u string, v any) (found bool, err error
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("PRIVATE-TOKEN", g.Token)
+	token, err := g.Token(ctx)
+	if err != nil {
+		return false, fmt.Errorf("reading the token GitLab's funnels are read with: %w", err)
+	}
+	req.Header.Set("PRIVATE-TOKEN", token)
 	client := g.Client
 	if client == nil {
 		client = http.DefaultClient

@@ -149,7 +149,7 @@ func TestGitLab(t *testing.T) {
 	defer repo.Close()
 	repo.files[7] = map[string]string{"Install.yml": valid, "notes.md": "x", "bad.yaml": "steps: []\nseconds_to_convert: 5\n"}
 	repo.branch[7] = "trunk"
-	src := GitLab{BaseURL: repo.URL, Token: "service-token", Client: repo.Client()}
+	src := GitLab{BaseURL: repo.URL, Token: StaticToken("service-token"), Client: repo.Client()}
 	set, err := Read(t.Context(), src, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func TestGitLab(t *testing.T) {
 	if set, err := Read(t.Context(), src, 8); err != nil || len(set.Funnels) != 0 {
 		t.Errorf("a project GitLab does not know: %+v, %v", set, err)
 	}
-	bad := GitLab{BaseURL: repo.URL, Token: "wrong", Client: repo.Client()}
+	bad := GitLab{BaseURL: repo.URL, Token: StaticToken("wrong"), Client: repo.Client()}
 	if _, err := Read(t.Context(), bad, 7); err == nil || strings.Contains(err.Error(), "wrong") {
 		t.Errorf("a refused token: %v", err)
 	}
