@@ -39,6 +39,7 @@ func TestSpreadOverTwo(t *testing.T) {
 			for p := tt.first; p < tt.first+1000; p++ {
 				count[r.For(p).Name]++
 			}
+			t.Logf("1,000 projects over 2: %v", count)
 			for _, name := range []string{"cube-1", "cube-2"} {
 				// Within 10 % of even: 450 to 550 of 1,000.
 				if n := count[name]; n < 450 || n > 550 {
@@ -73,6 +74,7 @@ func TestAddingADeploymentMovesOnlyItsShare(t *testing.T) {
 				}
 				moved++
 			}
+			t.Logf("adding %s moved %d of 1,000 projects (%.1f %%), all to it", tt.third, moved, float64(moved)/10)
 			if moved < 300 || moved > 370 {
 				t.Errorf("adding %s moved %d of 1000 projects, want 30-37 %%", tt.third, moved)
 			}
