@@ -20,7 +20,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"productanalytics/internal/samlocal"
 	"productanalytics/internal/stack"
@@ -145,6 +147,9 @@ func emitsDimensions(data []emf.Datum, ns, name string, dims []string) bool {
 	})
 }
 
+// sqsMetrics are the AWS/SQS metrics the alarms and dashboard may name.
+var sqsMetrics = []string{"NumberOfMessagesSent", "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesNotVisible", "ApproximateAgeOfOldestMessage"}
+
 // lambdaMetrics are the AWS/Lambda metrics the alarms and dashboard may name.
 var lambdaMetrics = []string{"Errors", "Throttles", "ConcurrentExecutions", "Duration", "Invocations"}
 
@@ -157,6 +162,11 @@ func checkAWSMetric(t *testing.T, where string, m metricRef, physical func(strin
 		id, ok := physical(m.Dimensions["FunctionName"])
 		if !slices.Contains(lambdaMetrics, m.Name) || len(m.Dimensions) != 1 || !ok || !strings.HasSuffix(id, "Function") {
 			t.Errorf("%s: %s is not a Lambda metric of a function of the template", where, m)
+		}
+	case "AWS/SQS":
+		id, ok := physical(m.Dimensions["QueueName"])
+		if !slices.Contains(sqsMetrics, m.Name) || len(m.Dimensions) != 1 || !ok || !strings.HasSuffix(id, "Queue") {
+			t.Errorf("%s: %s is not an SQS metric of a queue of the template", where, m)
 		}
 	case "AWS/ApiGateway":
 		id, ok := physical(m.Dimensions["ApiId"])
@@ -236,6 +246,10 @@ func (a alarm) refs(t *testing.T, res *resolver) []statRef {
 				out[d.Name] = "!Ref " + name
 				continue
 			}
+			if att, ok := getAtt(d.Value); ok {
+				out[d.Name] = "!GetAtt " + att
+				continue
+			}
 			v, ok := res.value(d.Value)
 			if !ok {
 				t.Errorf("dimension %s is %v, neither text nor a !Ref", d.Name, d.Value)
@@ -263,10 +277,18 @@ func (a alarm) refs(t *testing.T, res *resolver) []statRef {
 	return out
 }
 
-// physicalIDs resolves "!Ref X" as the tests write a resource's reference.
+// physicalIDs resolves "!Ref X" as the tests write a resource's reference,
+// and "!GetAtt X.QueueName", a queue's name.
 func physicalIDs(tpl *template) func(string) (string, bool) {
 	return func(v string) (string, bool) {
 		id, ok := strings.CutPrefix(v, "!Ref ")
+		if !ok {
+			id, ok = strings.CutPrefix(v, "!GetAtt ")
+			id, ok = strings.CutSuffix(id, ".QueueName")
+			if r := tpl.Resources[id]; !ok || r.Type != "AWS::SQS::Queue" {
+				return "", false
+			}
+		}
 		if _, exists := tpl.Resources[id]; !ok || !exists {
 			return "", false
 		}
@@ -318,8 +340,11 @@ func TestAlarmsNameMetricsTheCodeEmits(t *testing.T) {
 		" " + ns + " Requests{StatusClass=5xx} Sum",
 		" " + ns + " Requests{} Sum",
 		" " + ns + " Latency{} p99",
-		"HasWarmupProjects " + ns + " WarmupQueriesFailed{} Sum",
-		"HasWarmupProjects AWS/Lambda Errors{FunctionName=!Ref WarmupFunction} Sum",
+		" " + ns + " WarmupQueriesFailed{} Sum",
+		" AWS/Lambda Errors{FunctionName=!Ref WarmupFunction} Sum",
+		" AWS/Lambda Errors{FunctionName=!Ref WarmworkerFunction} Sum",
+		" AWS/SQS ApproximateNumberOfMessagesVisible{QueueName=!GetAtt WarmupDeadLetterQueue.QueueName} Maximum",
+		" AWS/SQS ApproximateAgeOfOldestMessage{QueueName=!GetAtt WarmupQueue.QueueName} Maximum",
 	}
 	for _, f := range []string{"LoadFunction", "DryRunFunction", "MetaFunction"} {
 		for _, m := range []string{"Errors", "Throttles"} {
@@ -353,10 +378,15 @@ func dashboard(t *testing.T, tpl *template) map[string]any {
 		t.Fatal("no dashboard whose body is a !Sub")
 	}
 	res := newResolver(t, tpl, sampleParameters["hs256"])
-	body := regexp.MustCompile(`\$\{([A-Za-z0-9:]+)\}`).ReplaceAllStringFunc(sub, func(m string) string {
+	body := regexp.MustCompile(`\$\{([A-Za-z0-9:.]+)\}`).ReplaceAllStringFunc(sub, func(m string) string {
 		name := m[2 : len(m)-1]
 		if _, isResource := tpl.Resources[name]; isResource {
 			return "!Ref " + name
+		}
+		if res, _, isAtt := strings.Cut(name, "."); isAtt {
+			if _, isResource := tpl.Resources[res]; isResource {
+				return "!GetAtt " + name
+			}
 		}
 		v, ok := res.value(map[string]any{"Ref": name})
 		if !ok {
@@ -554,32 +584,50 @@ func TestSDKVariablesChangeNothingDeployed(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	t.Setenv("AWS_ENDPOINT_URL", "")
-	if len(sdkVariables) != 1 {
-		t.Fatalf("sdkVariables %v: this test knows AWS_ENDPOINT_URL_SECRETS_MANAGER only", sdkVariables)
+	// call makes one call of the service a variable points at, through a
+	// client that sends nothing.
+	calls := map[string]func(ctx context.Context, cfg aws.Config, hc roundTripper){
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": func(ctx context.Context, cfg aws.Config, hc roundTripper) {
+			secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.HTTPClient, o.RetryMaxAttempts = hc, 1 }).
+				GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("x")})
+		},
+		"AWS_ENDPOINT_URL_SQS": func(ctx context.Context, cfg aws.Config, hc roundTripper) {
+			sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.HTTPClient, o.RetryMaxAttempts = hc, 1 }).
+				SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String("https://sqs." + region + ".amazonaws.com/123456789012/q.fifo"), MessageBody: aws.String("x")})
+		},
+		"AWS_ENDPOINT_URL_DYNAMODB": func(ctx context.Context, cfg aws.Config, hc roundTripper) {
+			dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.HTTPClient, o.RetryMaxAttempts = hc, 1 }).
+				Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("t")})
+		},
 	}
-	tests := []struct{ value, wantHost string }{
-		{"", "secretsmanager." + region + ".amazonaws.com"},
-		{"http://host.docker.internal:5000", "host.docker.internal:5000"},
-	}
-	for _, tt := range tests {
-		t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", tt.value)
-		cfg, err := awsconfig.LoadDefaultConfig(context.Background())
-		if err != nil {
-			t.Fatal(err)
+	hosts := map[string]string{"AWS_ENDPOINT_URL_SECRETS_MANAGER": "secretsmanager", "AWS_ENDPOINT_URL_SQS": "sqs", "AWS_ENDPOINT_URL_DYNAMODB": "dynamodb"}
+	for v := range sdkVariables {
+		call, ok := calls[v]
+		if !ok {
+			t.Errorf("sdkVariables lists %s, which this test cannot check", v)
+			continue
 		}
-		var host string
-		client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
-			o.HTTPClient = roundTripper(func(r *http.Request) (*http.Response, error) {
-				host = r.URL.Host
-				return nil, errors.New("not sent")
+		for _, tt := range []struct{ value, wantHost string }{
+			{"", hosts[v] + "." + region + ".amazonaws.com"},
+			{"http://host.docker.internal:5000", "host.docker.internal:5000"},
+		} {
+			t.Run(v+"="+tt.value, func(t *testing.T) {
+				t.Setenv(v, tt.value)
+				cfg, err := awsconfig.LoadDefaultConfig(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				var host string
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				call(ctx, cfg, func(r *http.Request) (*http.Response, error) {
+					host = r.URL.Host
+					return nil, errors.New("not sent")
+				})
+				if host != tt.wantHost {
+					t.Errorf("%s=%q: the SDK called %q, want %q", v, tt.value, host, tt.wantHost)
+				}
 			})
-			o.RetryMaxAttempts = 1
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("x")})
-		cancel()
-		if host != tt.wantHost {
-			t.Errorf("AWS_ENDPOINT_URL_SECRETS_MANAGER=%q: the SDK called %q, want %q", tt.value, host, tt.wantHost)
 		}
 	}
 }
@@ -598,9 +646,21 @@ func TestSAMEnvFileIsDeclared(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &stack.Stack{CubeURL: "http://127.0.0.1:4000", MotoURL: "http://127.0.0.1:5000"}
-	f, err := samlocal.NewEnvFile(tpl, s.FunctionEnv("host.docker.internal"))
+	vars := s.FunctionEnv("host.docker.internal")
+	f, err := samlocal.NewEnvFile(tpl, vars)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The stack names one Cube (CUBE_API_URL) or several (CUBE_DEPLOYMENTS):
+	// what it sets, every function gets.
+	want := map[string]string{"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://host.docker.internal:5000"}
+	for _, k := range []string{"CUBE_API_URL", "CUBE_API_KEY_SECRET_ID", "CUBE_DEPLOYMENTS"} {
+		if vars[k] != "" {
+			want[k] = vars[k]
+		}
+	}
+	if vars["CUBE_API_URL"] != "" && (vars["CUBE_API_URL"] != "http://host.docker.internal:4000" || vars["CUBE_API_KEY_SECRET_ID"] != stack.CubeKeySecret) {
+		t.Errorf("the stack's Cube is %q, key %q; want it on host.docker.internal, with %s", vars["CUBE_API_URL"], vars["CUBE_API_KEY_SECRET_ID"], stack.CubeKeySecret)
 	}
 	for _, id := range tpl.Functions() {
 		if u, err := tpl.Undeclared(id, f); err != nil || len(u) > 0 {
@@ -610,11 +670,7 @@ func TestSAMEnvFileIsDeclared(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for k, want := range map[string]string{
-			"CUBE_API_URL":                     "http://host.docker.internal:4000",
-			"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://host.docker.internal:5000",
-			"CUBE_API_KEY_SECRET_ID":           stack.CubeKeySecret,
-		} {
+		for k, want := range want {
 			if env[k] != want {
 				t.Errorf("%s: %s is %q, want %q", id, k, env[k], want)
 			}

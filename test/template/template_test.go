@@ -10,8 +10,10 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,6 +44,8 @@ var unusedVariables = map[string]string{}
 // which the SDK takes as unset (TestSDKVariablesChangeNothingDeployed).
 var sdkVariables = map[string]string{
 	"AWS_ENDPOINT_URL_SECRETS_MANAGER": "sam local's --env-vars file points it at the local stack's Secrets Manager emulator; SAM sets only declared variables",
+	"AWS_ENDPOINT_URL_SQS":             "the same for the warm-up queue, in the same emulator",
+	"AWS_ENDPOINT_URL_DYNAMODB":        "the same for the table of recently opened projects, in the same emulator",
 }
 
 // notDeployed are function packages template.yaml does not deploy yet,
@@ -56,8 +60,9 @@ var endpointOf = map[string]cube.Endpoint{
 	"MetaFunction":   cube.Meta,
 }
 
-// scheduled are the functions that serve no route: EventBridge invokes them.
-var scheduled = map[string]bool{"WarmupFunction": true}
+// scheduled are the functions that serve no route: EventBridge or a queue
+// invokes them.
+var scheduled = map[string]bool{"WarmupFunction": true, "WarmworkerFunction": true}
 
 // packageOf is the Go package a function's bootstrap is built from:
 // LoadFunction -> functions/load, DryRunFunction -> functions/dryrun.
@@ -317,6 +322,8 @@ func TestRoutesAreTheRouters(t *testing.T) {
 // parameters set from defaults and the given values.
 type resolver struct {
 	values map[string]string
+	// physical are the resources' !Ref values.
+	physical map[string]string
 }
 
 // sampleParameters are what a person sets, in the two ways the template
@@ -332,6 +339,12 @@ var sampleParameters = map[string]map[string]string{
 		"CubeApiKeySecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:product-analytics/cube-api-key-AbCdEf",
 		"AuthMode":            "gitlab",
 		"GitLabUrl":           "https://gitlab.example.com",
+	},
+	"deployments": {
+		"CubeDeployments":      "cube-1=https://cube-1.example.com=arn:aws:secretsmanager:eu-west-1:123456789012:secret:cube-key-1-AbCdEf,cube-2=https://cube-2.example.com=arn:aws:secretsmanager:eu-west-1:123456789012:secret:cube-key-2-GhIjKl",
+		"CubeKeySecretArns":    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cube-key-1-AbCdEf,arn:aws:secretsmanager:eu-west-1:123456789012:secret:cube-key-2-GhIjKl",
+		"CubePlacements":       "42=cube-2",
+		"CallerTokenSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:product-analytics/caller-token-key-GhIjKl",
 	},
 	"jwks": {
 		"CubeApiUrl":          "https://cube.example.com",
@@ -371,7 +384,22 @@ func newResolver(t *testing.T, tpl *template, set map[string]string) *resolver {
 			t.Errorf("the sample sets %s, which template.yaml does not declare", name)
 		}
 	}
-	return &resolver{values: values}
+	physical := map[string]string{}
+	for id, r := range tpl.Resources {
+		physical[id] = samplePhysicalID(id, r.Type)
+	}
+	return &resolver{values: values, physical: physical}
+}
+
+// samplePhysicalID is what !Ref of a resource gives in the sample stack:
+// a queue's URL, a table's name.
+func samplePhysicalID(id, typ string) string {
+	name := stackName + "-" + id + "-1A2B3C4D5E6F"
+	switch typ {
+	case "AWS::SQS::Queue":
+		return "https://sqs." + region + ".amazonaws.com/123456789012/" + name + ".fifo"
+	}
+	return name
 }
 
 // TestSamconfigSetsTheTemplatesParameters checks that samconfig.toml's
@@ -402,6 +430,9 @@ func (r *resolver) value(v any) (string, bool) {
 		return strconv.Itoa(v), true
 	}
 	values := map[string]string{"AWS::StackName": stackName, "AWS::Region": region, "AWS::AccountId": "123456789012", "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+	for k, v := range r.physical {
+		values[k] = v
+	}
 	for k, v := range r.values {
 		values[k] = v
 	}
@@ -476,7 +507,7 @@ func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 		}
 	}
 	var res *resolver
-	for _, sample := range []string{"gitlab", "jwks", "hs256"} {
+	for _, sample := range []string{"gitlab", "jwks", "deployments", "hs256"} {
 		res = newResolver(t, tpl, sampleParameters[sample])
 		for _, f := range tpl.functions(t) {
 			env := map[string]string{}
@@ -539,8 +570,9 @@ func TestEnvironmentIsWhatConfigReads(t *testing.T) {
 	}
 }
 
-// TestWarmupSchedule checks the warm-up's schedule: off without projects,
-// and an input the function reads as the projects configured.
+// TestWarmupSchedule checks the warm-up's schedule: always on (the
+// projects opened recently are warmed even when none is configured), and
+// an input the planner reads as the projects configured.
 func TestWarmupSchedule(t *testing.T) {
 	tpl := loadTemplate(t)
 	var warm *function
@@ -559,49 +591,87 @@ func TestWarmupSchedule(t *testing.T) {
 	if sched, ok := ref(ev.Properties["Schedule"]); !ok || sched != "WarmupSchedule" {
 		t.Errorf("Schedule is %v, want !Ref WarmupSchedule", ev.Properties["Schedule"])
 	}
+	if enabled, set := ev.Properties["Enabled"]; set && enabled != true {
+		t.Errorf("Enabled is %v; the schedule warms the recent projects whatever is configured", enabled)
+	}
 	sub, _ := ev.Properties["Input"].(map[string]any)["Fn::Sub"].(string)
-	params := sampleParameters["hs256"]
-	res := newResolver(t, tpl, map[string]string{"WarmupProjects": "1,2,42", "CubeApiUrl": params["CubeApiUrl"],
-		"CubeApiKeySecretArn": params["CubeApiKeySecretArn"], "CallerTokenSecretArn": params["CallerTokenSecretArn"]})
-	input := regexp.MustCompile(`\$\{(\w+)\}`).ReplaceAllStringFunc(sub, func(m string) string {
-		return res.values[m[2:len(m)-1]]
-	})
-	in, err := warmup.ParseEvent(json.RawMessage(input))
-	if err != nil {
-		t.Fatalf("the schedule's input %s: %v", input, err)
-	}
-	if !slices.Equal(in.Projects, []int64{1, 2, 42}) || in.Concurrency != 4 || in.QueryTimeout <= 0 || in.Deadline <= 0 {
-		t.Errorf("the schedule's input reads as %+v", in)
-	}
-	if time.Duration(in.Deadline) >= time.Duration(warm.Props.Timeout)*time.Second {
-		t.Errorf("the warm-up's deadline %s does not end before its %d s timeout", time.Duration(in.Deadline), warm.Props.Timeout)
-	}
-	enabled, _ := ev.Properties["Enabled"].(map[string]any)["Fn::If"].([]any)
-	if len(enabled) != 3 || enabled[0] != "HasWarmupProjects" || enabled[1] != true || enabled[2] != false {
-		t.Errorf("Enabled is %v; want the schedule off when WarmupProjects is empty", ev.Properties["Enabled"])
+	for projects, want := range map[string][]int64{"1,2,42": {1, 2, 42}, "": nil} {
+		params := maps.Clone(sampleParameters["hs256"])
+		params["WarmupProjects"] = projects
+		res := newResolver(t, tpl, params)
+		input := regexp.MustCompile(`\$\{(\w+)\}`).ReplaceAllStringFunc(sub, func(m string) string {
+			return res.values[m[2:len(m)-1]]
+		})
+		var in warmup.PlanInput
+		if err := json.Unmarshal([]byte(input), &in); err != nil {
+			t.Fatalf("the schedule's input %s: %v", input, err)
+		}
+		if !slices.Equal(in.Projects, want) {
+			t.Errorf("WarmupProjects %q: the schedule's input reads as %+v", projects, in)
+		}
 	}
 }
 
 // variablesOf is what the configuration of a function reads: the API
-// functions serve callers; the others (the warm-up) only call Cube.
+// functions serve callers (and the load function marks opened projects);
+// the warm-up's planner places projects and sends them to its queue; its
+// worker calls Cube.
 func variablesOf(id string) []string {
-	if _, api := endpointOf[id]; api {
-		return config.Variables()
+	switch id {
+	case "LoadFunction":
+		return slices.Concat(config.Variables(), config.RecentVariables())
+	case "WarmupFunction":
+		return slices.Concat(config.CubeVariables(), config.WarmupPlanVariables())
+	case "WarmworkerFunction":
+		return slices.Concat(config.CubeVariables(), config.WarmupWorkerVariables())
 	}
-	return config.CubeVariables()
+	return config.Variables()
 }
 
 func loadConfig(id string, env map[string]string) (config.Config, error) {
 	getenv := func(k string) string { return env[k] }
-	if _, api := endpointOf[id]; api {
-		return config.Load(getenv)
+	switch id {
+	case "LoadFunction":
+		if _, err := config.LoadRecent(getenv); err != nil {
+			return config.Config{}, err
+		}
+	case "WarmupFunction":
+		c, _, err := config.LoadWarmupPlan(getenv)
+		return c, err
+	case "WarmworkerFunction":
+		c, _, err := config.LoadWarmupWorker(getenv)
+		return c, err
 	}
-	return config.LoadCube(getenv)
+	return config.Load(getenv)
 }
 
-// TestIAMNamesOnlyTheSecrets checks that each function may read the two
-// secrets its configuration names, with GetSecretValue, and nothing else.
-func TestIAMNamesOnlyTheSecrets(t *testing.T) {
+// grants are the actions each function's code calls, on what: the
+// secrets its configuration names, and the warm-up's queue and table.
+func grants(id string) map[string]bool {
+	want := map[string]bool{}
+	if id != "WarmupFunction" { // the planner calls no Cube
+		want["secretsmanager:GetSecretValue !Ref CubeApiKeySecretArn"] = true
+		want["secretsmanager:GetSecretValue !Ref CubeKeySecretArns"] = true
+	}
+	switch id {
+	case "LoadFunction":
+		want["dynamodb:PutItem !GetAtt RecentlyOpenedTable.Arn"] = true
+	case "WarmupFunction":
+		want["sqs:SendMessage !GetAtt WarmupQueue.Arn"] = true
+		want["dynamodb:Scan !GetAtt RecentlyOpenedTable.Arn"] = true
+	}
+	if _, api := endpointOf[id]; api {
+		want["secretsmanager:GetSecretValue !Ref CallerTokenSecretArn"] = true
+	}
+	return want
+}
+
+// TestIAMNamesOnlyWhatTheCodeCalls checks that each function may call
+// exactly the actions its code calls, on the secrets its configuration
+// names and the warm-up's own queue and table, and nothing else. (SAM adds
+// the logs' permissions, and the worker's receive and delete on its
+// queue, from the function's event.)
+func TestIAMNamesOnlyWhatTheCodeCalls(t *testing.T) {
 	tpl := loadTemplate(t)
 	if tpl.Globals.Function.Policies != nil || tpl.Globals.Function.Role != nil {
 		t.Error("Globals set Policies or Role; set them on each function")
@@ -610,94 +680,100 @@ func TestIAMNamesOnlyTheSecrets(t *testing.T) {
 		if f.Props.Role != nil {
 			t.Errorf("%s: a Role of its own escapes this check; use Policies", f.ID)
 		}
-		want := map[string]bool{}
 		for _, v := range []string{"CUBE_API_KEY_SECRET_ID", "AUTH_JWT_SECRET_ID"} {
-			if !slices.Contains(variablesOf(f.ID), v) {
-				continue
+			if f.ID == "WarmupFunction" {
+				continue // it declares the deployments to place projects, and reads no key
 			}
-			p, ok := ref(f.Props.Environment.Variables[v])
-			if !ok {
-				t.Errorf("%s: %s is not a !Ref of a parameter", f.ID, v)
-				continue
+			if p, ok := ref(f.Props.Environment.Variables[v]); slices.Contains(variablesOf(f.ID), v) && (!ok || !grants(f.ID)["secretsmanager:GetSecretValue !Ref "+p]) {
+				t.Errorf("%s: %s is %v, not a !Ref of a secret it may read", f.ID, v, f.Props.Environment.Variables[v])
 			}
-			want[p] = true
 		}
 		got := map[string]bool{}
 		for i, pol := range f.Props.Policies {
-			for _, r := range policyResources(t, f.ID, i, pol) {
-				got[r] = true
+			for _, g := range policyGrants(t, f.ID, i, pol) {
+				got[g] = true
 			}
 		}
-		if !mapsEqual(got, want) {
-			t.Errorf("%s may read %v, want exactly %v (the parameters its configuration names)", f.ID, keys(got), keys(want))
+		if want := grants(f.ID); !mapsEqual(got, want) {
+			t.Errorf("%s may call %v, want exactly %v", f.ID, keys(got), keys(want))
 		}
 	}
 }
 
-// policyResources returns the parameters a policy lets the function read,
-// failing the test on anything but secretsmanager:GetSecretValue on a
-// !Ref of a parameter.
-func policyResources(t *testing.T, id string, i int, pol any) []string {
+// policyGrants returns "action resource" for each action and resource of a
+// policy document, each branch of an !If included (a grant present only
+// under a condition is still a grant), failing the test on anything but
+// Allow statements of actions on !Ref or !GetAtt values.
+func policyGrants(t *testing.T, id string, i int, pol any) []string {
 	t.Helper()
 	m, ok := pol.(map[string]any)
-	if !ok {
-		t.Errorf("%s: policy %d is %v; only GetSecretValue statements are allowed", id, i, pol)
-		return nil
-	}
-	if tmpl, ok := m["AWSSecretsManagerGetSecretValuePolicy"].(map[string]any); ok && len(m) == 1 {
-		p, ok := ref(tmpl["SecretArn"])
-		if !ok {
-			t.Errorf("%s: policy %d: SecretArn %v is not a !Ref of a parameter", id, i, tmpl["SecretArn"])
-		}
-		return []string{p}
-	}
-	stmts, ok := m["Statement"].([]any)
-	if !ok {
-		t.Errorf("%s: policy %d is neither a policy document nor AWSSecretsManagerGetSecretValuePolicy: %v", id, i, m)
+	stmts, isDoc := m["Statement"].([]any)
+	if !ok || !isDoc {
+		t.Errorf("%s: policy %d is not a policy document: %v", id, i, pol)
 		return nil
 	}
 	var out []string
-	for j, s := range stmts {
+	for j, s := range branches(stmts) {
 		st, _ := s.(map[string]any)
 		if st["Effect"] != "Allow" || len(st) != 3 {
 			t.Errorf("%s: policy %d statement %d: %v; want only Effect: Allow, Action, Resource", id, i, j, st)
 			continue
 		}
-		for _, a := range list(st["Action"]) {
-			if a != "secretsmanager:GetSecretValue" {
-				t.Errorf("%s: policy %d statement %d allows %v", id, i, j, a)
+		for _, r := range branches(st["Resource"]) {
+			name, isRef := ref(r)
+			if att, isAtt := getAtt(r); isAtt {
+				name = att
 			}
-		}
-		for _, r := range resourceList(st["Resource"]) {
-			p, ok := ref(r)
-			if !ok {
-				t.Errorf("%s: policy %d statement %d: resource %v is not a !Ref of a parameter", id, i, j, r)
+			if !isRef && name == "" {
+				t.Errorf("%s: policy %d statement %d: resource %v is neither a !Ref nor a !GetAtt", id, i, j, r)
 				continue
 			}
-			out = append(out, p)
+			for _, a := range list(st["Action"]) {
+				if isRef {
+					out = append(out, fmt.Sprintf("%v !Ref %s", a, name))
+				} else {
+					out = append(out, fmt.Sprintf("%v !GetAtt %s", a, name))
+				}
+			}
 		}
 	}
 	return out
 }
 
-// resourceList is a statement's resources, with both branches of each
-// !If (a resource present only under a condition is still named).
-func resourceList(v any) []any {
+// branches flattens v: the items of a list, both branches of each !If,
+// less AWS::NoValue.
+func branches(v any) []any {
 	var out []any
-	for _, r := range list(v) {
-		if m, ok := r.(map[string]any); ok && len(m) == 1 {
+	for _, x := range list(v) {
+		if m, ok := x.(map[string]any); ok && len(m) == 1 {
 			if args, ok := m["Fn::If"].([]any); ok && len(args) == 3 {
-				for _, branch := range args[1:] {
-					if name, ok := ref(branch); !ok || name != "AWS::NoValue" {
-						out = append(out, branch)
-					}
-				}
+				out = append(out, branches(args[1:])...)
 				continue
 			}
 		}
-		out = append(out, r)
+		if name, ok := ref(x); ok && name == "AWS::NoValue" {
+			continue
+		}
+		if l, ok := x.([]any); ok {
+			out = append(out, branches(l)...)
+			continue
+		}
+		out = append(out, x)
 	}
 	return out
+}
+
+// getAtt reads !GetAtt R.A as "R.A".
+func getAtt(v any) (string, bool) {
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return "", false
+	}
+	args, ok := m["Fn::GetAtt"].([]any)
+	if !ok || len(args) != 2 {
+		return "", false
+	}
+	return fmt.Sprintf("%v.%v", args[0], args[1]), true
 }
 
 func list(v any) []any {
