@@ -38,6 +38,7 @@ var reasons = []struct {
 	{cube.ErrUnreachable, "CubeUnreachable"},
 	{cube.ErrTimeout, "CubeTimeout"},
 	{cube.ErrKeyUnavailable, "CubeKeyUnavailable"},
+	{ErrFunnelsUnavailable, "FunnelsUnavailable"},
 	{ErrUnconfigured, "Unconfigured"},
 	{ErrAnswerCutShort, "AnswerCutShort"},
 	{ErrAnswerTooLarge, "AnswerTooLarge"},
