@@ -40,9 +40,6 @@ type Config struct {
 	// (CUBE_PLACEMENTS, see deploy.ParsePlacements); the others go where
 	// rendezvous hashing ranks them.
 	Placements map[int64]string
-	// CubeAPIURL and CubeKeySecretID are the first deployment's address
-	// and key secret, for a function that calls one Cube only.
-	CubeAPIURL, CubeKeySecretID string
 	// CubeTokenIssuer is the iss claim of Cube tokens (CUBE_TOKEN_ISSUER).
 	CubeTokenIssuer string
 	// CubeRequestTimeout bounds one exchange with Cube (CUBE_REQUEST_TIMEOUT).
@@ -200,7 +197,6 @@ func (r *reader) deployments(c *Config) {
 	if len(c.Deployments) == 0 {
 		return
 	}
-	c.CubeAPIURL, c.CubeKeySecretID = c.Deployments[0].URL, c.Deployments[0].KeySecretID
 	if err == nil {
 		if _, err := deploy.NewRouter(c.Deployments, c.Placements); err != nil {
 			r.fail("CUBE_PLACEMENTS", err)
@@ -354,21 +350,14 @@ func (r *reader) level(name string) slog.Level {
 	return l
 }
 
-// CubeOptions are the options of the client of the first deployment's Cube.
-func (c Config) CubeOptions() cube.Options {
+// CubeOptionsFor are the options of the client of d's Cube.
+func (c Config) CubeOptionsFor(d deploy.Deployment) cube.Options {
 	return cube.Options{
-		BaseURL:        c.CubeAPIURL,
+		BaseURL:        d.URL,
 		Issuer:         c.CubeTokenIssuer,
 		RequestTimeout: c.CubeRequestTimeout,
 		WaitDeadline:   c.CubeWaitDeadline,
 	}
-}
-
-// CubeOptionsFor are the options of the client of d's Cube.
-func (c Config) CubeOptionsFor(d deploy.Deployment) cube.Options {
-	o := c.CubeOptions()
-	o.BaseURL = d.URL
-	return o
 }
 
 // SecretOptions are the options of every secret's cache.

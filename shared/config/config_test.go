@@ -28,7 +28,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.CubeAPIURL != "https://cube.example.com" || c.AuthMode != AuthJWT || c.JWTProjectsClaim != "projects" ||
+	if c.AuthMode != AuthJWT || c.JWTProjectsClaim != "projects" ||
 		c.CubeWaitDeadline != 25*time.Second || c.CubeRequestTimeout != 20*time.Second ||
 		c.SecretCacheTTL != 5*time.Minute || c.SecretStaleFor != 15*time.Minute || c.LogLevel != slog.LevelInfo ||
 		c.CubeTokenIssuer != "product-analytics-api" || c.MetricsNamespace != "ProductAnalytics" ||
