@@ -110,7 +110,9 @@ func run(m *testing.M) int {
 	env, err = stack.Start(ctx, stack.Options{
 		CORSAllowOrigins: []string{"http://" + staticHost.Addr().String()},
 		Root:             root, DataDir: dataDir, ContinueWait: cubeWait, TestModel: true, SlowQuery: slowQuery,
-		Env:        map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": apiWait.String()},
+		Env: map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": apiWait.String(),
+			// Cube builds the funnels' cubes, the API lets their members through.
+			"FUNNELS_SOURCE": "dir", "FUNNELS_DIR": funnelsDir},
 		CubeEnv:    []string{"CUBE_FUNNELS_DIR=" + funnelsDir},
 		Dashboards: append(web.Dashboards(), slowDashboard),
 		Log:        apiLogs, CubeLog: cubeLog,
