@@ -144,7 +144,7 @@ func Parse(file string, data []byte) (Funnel, error) {
 	}
 	var more yaml.Node
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
-		return bad("holds more than one YAML document")
+		return bad("is not valid YAML: it holds more than one document")
 	}
 	root := resolve(&doc)
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
