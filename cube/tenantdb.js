@@ -36,7 +36,7 @@ const os = require('os');
 const path = require('path');
 const { DuckDBDriver } = require('@cubejs-backend/duckdb-driver');
 const { DuckDBInstance } = require('@duckdb/node-api');
-const { rollupFor } = require('./rollups');
+const { rollupFor, renderCount } = require('./rollups');
 // The schema compiler Cube's server runs (the DuckDB driver brings another
 // version of it), so that the dialect below extends the class Cube uses.
 const { PostgresQuery } = require(require.resolve('@cubejs-backend/schema-compiler', {
@@ -46,7 +46,7 @@ const { PostgresQuery } = require(require.resolve('@cubejs-backend/schema-compil
 const APP_ID = /^gitlab_project_([0-9]+)$/;
 // The tables the loader builds from the events (scripts/load-events.js),
 // which the model reads.
-const DERIVED_TABLES = ['users', 'sessions', 'user_days'];
+const DERIVED_TABLES = ['users', 'sessions', 'user_days', 'page_days'];
 // Kept in step with the comment in testmodel/SlowEvents.js.
 const SLOW_MARKER = '/* cube-test-slow-query */';
 
@@ -141,8 +141,21 @@ class TenantDuckDBQuery extends PostgresQuery {
   }
 
   cubeSql(cube) {
-    const sql = super.cubeSql(cube);
-    return rollupFor(this, cube, sql) || sql;
+    const chosen = this.rollupOf(cube);
+    return chosen ? chosen.from : super.cubeSql(cube);
+  }
+
+  renderSqlMeasure(name, evaluateSql, symbol, cubeName, parentMeasure) {
+    const rendered = super.renderSqlMeasure(name, evaluateSql, symbol, cubeName, parentMeasure);
+    const chosen = symbol.type === 'count' && this.rollupOf(cubeName);
+    return chosen ? renderCount(chosen.rollup, this.cubeAlias(cubeName), rendered, evaluateSql) : rendered;
+  }
+
+  // The rollup cube reads for this query, or null; decided once a query.
+  rollupOf(cube) {
+    if (!this.rollups) this.rollups = new Map();
+    if (!this.rollups.has(cube)) this.rollups.set(cube, rollupFor(this, cube, super.cubeSql(cube)));
+    return this.rollups.get(cube);
   }
 }
 

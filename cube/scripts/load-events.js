@@ -11,7 +11,7 @@
 //
 // The file gets the schema gitlab_project_<id> with the table from
 // schema/snowplow_events.sql, its events in time order, and the tables built
-// from them (DERIVED_TABLES: users, sessions, user_days); nothing else: one project
+// from them (DERIVED_TABLES: users, sessions, user_days, page_days); nothing else: one project
 // per file, so that a tenant's connection to its file can reach no other
 // project's events. Cube reads <data-dir>/project_<id>.duckdb (see
 // ../tenantdb.js).
@@ -20,8 +20,9 @@
 // derived_tstamp order let DuckDB skip every row group outside the range
 // (its zone maps), sessions kept as a table spare each Sessions query the
 // grouping of every event of the project, whose time and memory grow with
-// the project's whole history (cube/model/Sessions.js), and users by day
-// spare the distinct counts of users most of the events (../rollups.js).
+// the project's whole history (cube/model/Sessions.js), and users and
+// pages by day spare most counts of users and of events reading every event
+// (../rollups.js).
 //
 // A CSV (or gzip-compressed CSV, named .gz) has a header row naming exactly that table's columns in order,
 // comma-separated fields with RFC 4180 quoting, UTC timestamps like
@@ -40,7 +41,7 @@ const { DuckDBInstance } = require('@duckdb/node-api');
 
 const DDL_FILE = path.join(__dirname, '..', 'schema', 'snowplow_events.sql');
 // Built from the events, in this order (each may read the ones before it).
-const DERIVED_TABLES = ['users.sql', 'sessions.sql', 'user_days.sql']
+const DERIVED_TABLES = ['users.sql', 'sessions.sql', 'user_days.sql', 'page_days.sql']
   .map((name) => path.join(__dirname, '..', 'schema', name));
 const USAGE = 'usage: node load-events.js <db-file> <project-id>=<csv-file> [<db-file> <project-id>=<csv-file> ...]';
 
