@@ -302,7 +302,8 @@ func (s *Stack) APIEnv() map[string]string {
 // container names the machine the stack runs on, e.g.
 // host.docker.internal; empty: the addresses the stack itself uses). It
 // is what `sam local`'s --env-vars file sets. One Cube is the single
-// deployment of CUBE_API_URL; several are listed in CUBE_DEPLOYMENTS.
+// deployment of CUBE_API_URL; several are listed in CUBE_DEPLOYMENTS, with
+// Options.Env's CUBE_PLACEMENTS.
 func (s *Stack) FunctionEnv(host string) map[string]string {
 	env := map[string]string{
 		"AUTH_MODE":                        config.AuthJWT,
@@ -313,6 +314,10 @@ func (s *Stack) FunctionEnv(host string) map[string]string {
 		env["CUBE_API_URL"], env["CUBE_API_KEY_SECRET_ID"] = onHost(s.CubeURL, host), CubeKeySecret
 	} else {
 		env["CUBE_DEPLOYMENTS"] = s.deploymentsSpec(host)
+	}
+	// Every function places projects as the stack's API does.
+	if p := s.opts.Env["CUBE_PLACEMENTS"]; p != "" {
+		env["CUBE_PLACEMENTS"] = p
 	}
 	return env
 }
