@@ -220,15 +220,21 @@ var credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credent
 	return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "motoserver"}, nil
 })
 
-// SQS returns a real SQS client of s.
-func (s *Server) SQS() *sqs.Client {
-	return sqs.New(sqs.Options{Region: Region, BaseEndpoint: aws.String(s.URL), Credentials: credentials})
+// NewSQS returns a real SQS client of the emulator at endpoint.
+func NewSQS(endpoint string) *sqs.Client {
+	return sqs.New(sqs.Options{Region: Region, BaseEndpoint: aws.String(endpoint), Credentials: credentials})
 }
 
-// DynamoDB returns a real DynamoDB client of s.
-func (s *Server) DynamoDB() *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{Region: Region, BaseEndpoint: aws.String(s.URL), Credentials: credentials})
+// NewDynamoDB returns a real DynamoDB client of the emulator at endpoint.
+func NewDynamoDB(endpoint string) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{Region: Region, BaseEndpoint: aws.String(endpoint), Credentials: credentials})
 }
+
+// SQS returns a real SQS client of s.
+func (s *Server) SQS() *sqs.Client { return NewSQS(s.URL) }
+
+// DynamoDB returns a real DynamoDB client of s.
+func (s *Server) DynamoDB() *dynamodb.Client { return NewDynamoDB(s.URL) }
 
 // Env is what points an AWS SDK of another process at s: the endpoints of
 // the services it emulates, its region and dummy credentials.
