@@ -1,6 +1,7 @@
 package browser
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"productanalytics/internal/stack"
+	"productanalytics/internal/wait"
 	"productanalytics/internal/web"
 )
 
@@ -124,23 +126,36 @@ func funnelQuery(name string, now time.Time, days int) json.RawMessage {
 	return q
 }
 
-// metaFunnels returns the funnel cubes the API's meta lists for project:
-// the cubes but GitLab's own that have count, step and date.
+// metaFunnels returns the funnel cubes the API's meta lists for project,
+// failing the test when the API does not answer it.
 func metaFunnels(t *testing.T, project int64) []string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v4/projects/%d/product_analytics/request/meta", env.APIURL, project), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	names, err := listedFunnels(ctx, project)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return names
+}
+
+// listedFunnels returns the funnel cubes the API's meta lists for project:
+// the cubes but GitLab's own that have count, step and date, as the page
+// finds them.
+func listedFunnels(ctx context.Context, project int64) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v4/projects/%d/product_analytics/request/meta", env.APIURL, project), nil)
+	if err != nil {
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+stack.Token(time.Minute, project))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("the API's meta: %v", err)
+		return nil, fmt.Errorf("the API's meta: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("the API's meta for project %d: %d %s %v", project, resp.StatusCode, body, err)
+		return nil, fmt.Errorf("the API's meta for project %d: %d %s %v", project, resp.StatusCode, body, err)
 	}
 	var meta struct {
 		Cubes []struct {
@@ -150,7 +165,7 @@ func metaFunnels(t *testing.T, project int64) []string {
 		}
 	}
 	if err := json.Unmarshal(body, &meta); err != nil {
-		t.Fatalf("the API's meta: %v: %s", err, body)
+		return nil, fmt.Errorf("the API's meta: %w: %s", err, body)
 	}
 	var names []string
 	for _, c := range meta.Cubes {
@@ -158,12 +173,15 @@ func metaFunnels(t *testing.T, project int64) []string {
 		for _, m := range append(c.Measures, c.Dimensions...) {
 			members[m.Name] = m.Type
 		}
+		if slices.Contains([]string{"TrackedEvents", "Sessions", "ReturningUsers"}, c.Name) {
+			continue
+		}
 		if members[c.Name+".count"] == "number" && members[c.Name+".step"] == "number" && members[c.Name+".date"] == "time" {
 			names = append(names, c.Name)
 		}
 	}
 	slices.Sort(names)
-	return names
+	return names, nil
 }
 
 // funnelStep is one row of a funnel's answer.
@@ -457,4 +475,100 @@ func report(done chan<- string, what string) {
 	case done <- what:
 	default:
 	}
+}
+
+// TestFunnelWrittenWhileRunning writes a funnel for project 2, which has
+// none, while the stack runs: once the API lists it, the page opened anew
+// shows a Funnels section with it, and, since no user ever reaches its
+// first step, says so instead of drawing empty bars. Once the definition is
+// deleted, the page opened anew has no Funnels section again.
+func TestFunnelWrittenWhileRunning(t *testing.T) {
+	const name = "never_reached"
+	v := view{project: 2, days: 30}
+	dir := filepath.Join(funnelsDir, fmt.Sprint(v.project))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".yml")
+	definition := "seconds_to_convert: 60\nsteps:\n" +
+		"  - {name: nowhere, action: pageview, target: /no-such-page}\n" +
+		"  - {name: home, action: pageview, target: /}\n"
+	if err := os.WriteFile(path, []byte(definition), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Remove(path)
+		if err := waitFunnels(v.project, nil); err != nil {
+			t.Errorf("project %d's funnel was deleted: %v", v.project, err)
+		}
+	})
+	if err := waitFunnels(v.project, []string{name}); err != nil {
+		t.Fatal(err)
+	}
+	query := funnelQuery(name, time.Now(), v.days)
+	// The API reads the project's funnels on its own clock: its allow-list
+	// may take a moment more than Cube's meta to let the new members through.
+	var status int
+	var body []byte
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := wait.For(ctx, "the API to answer the new funnel's load", func() bool {
+		status, body = apiLoad(t, v.project, query)
+		return status == http.StatusOK
+	}); err != nil {
+		t.Fatalf("%v: last answer %d %s", err, status, body)
+	}
+	if steps := funnelSteps(t, name, apiRows(t, body)); len(steps) > 0 && steps[0].users > 0 {
+		t.Fatalf("the API answers %v for a funnel whose first page no one views", steps)
+	}
+
+	tb := openTab(t)
+	if err := chromedp.Do(tb.ctx, chromedp.Navigate(env.APIURL+"/"+v.hash())); err != nil {
+		t.Fatal(err)
+	}
+	tb.waitDrawn(t, v)
+	shown := tb.funnels(t)
+	if len(shown) != 1 || shown[name].State != "done" || shown[name].InSection != "funnels" {
+		t.Fatalf("shows the funnels %+v; want %s alone, drawn in the Funnels section", shown, name)
+	}
+	compareFunnel(t, shown[name], nil)
+
+	t.Run("deleted", func(t *testing.T) {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitFunnels(v.project, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(tb.ctx, chromedp.Reload()); err != nil {
+			t.Fatal(err)
+		}
+		tb.waitDrawn(t, v)
+		if shown := tb.funnels(t); len(shown) != 0 {
+			t.Errorf("still shows the funnels %+v after their definition was deleted", shown)
+		}
+		if n, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[int](`document.querySelectorAll('#funnels').length`)); n != 0 {
+			t.Errorf("%d Funnels sections for a project without funnels", n)
+		}
+	})
+}
+
+// waitFunnels waits until the API's meta lists exactly the funnels want
+// for project: Cube reads a project's funnels again every funnelsRefresh,
+// and a change must apply within a minute.
+func waitFunnels(project int64, want []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var last []string
+	err := wait.For(ctx, fmt.Sprintf("the API's meta to list the funnels %q for project %d", want, project), func() bool {
+		var err error
+		if last, err = listedFunnels(ctx, project); err != nil {
+			return false
+		}
+		return slices.Equal(last, want)
+	})
+	if err != nil {
+		return fmt.Errorf("%w (last listed: %q)", err, last)
+	}
+	return nil
 }

@@ -35,6 +35,11 @@ const (
 	cubeWait  = time.Second
 	apiWait   = 3500 * time.Millisecond
 	slowQuery = 5 * time.Second
+	// funnelsRefresh is how long Cube and the API keep a project's funnels
+	// before reading them again (30 s by default): short, so that a test
+	// sees a funnel written or deleted while the stack runs without waiting
+	// for the default.
+	funnelsRefresh = 2 * time.Second
 )
 
 var (
@@ -48,6 +53,9 @@ var (
 	browser    context.Context // the browser's context: a tab per test
 	apiLogs    = &logcheck.Buffer{}
 	shotsDir   string
+	// funnelsDir is the stack's funnels folder, <dir>/<project id>/*.yml,
+	// which Cube and the API read again while the stack runs.
+	funnelsDir string
 )
 
 // slowDashboard is drawn beside GitLab's: one panel over the test-only
@@ -82,7 +90,7 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	dataDir := filepath.Join(tmp, "events")
 	// The demo funnels, as make run reads them: project 1 has one.
-	funnelsDir := filepath.Join(tmp, "funnels")
+	funnelsDir = filepath.Join(tmp, "funnels")
 	for _, step := range []func() error{
 		func() error { return stack.InstallCube(ctx, root, os.Stderr) },
 		func() error { return stack.InstallPage(ctx, root, os.Stderr) },
@@ -112,8 +120,8 @@ func run(m *testing.M) int {
 		Root:             root, DataDir: dataDir, ContinueWait: cubeWait, TestModel: true, SlowQuery: slowQuery,
 		Env: map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": apiWait.String(),
 			// Cube builds the funnels' cubes, the API lets their members through.
-			"FUNNELS_SOURCE": "dir", "FUNNELS_DIR": funnelsDir},
-		CubeEnv:    []string{"CUBE_FUNNELS_DIR=" + funnelsDir},
+			"FUNNELS_SOURCE": "dir", "FUNNELS_DIR": funnelsDir, "FUNNELS_TTL": funnelsRefresh.String()},
+		CubeEnv:    []string{"CUBE_FUNNELS_DIR=" + funnelsDir, fmt.Sprintf("CUBE_FUNNELS_REFRESH=%d", int(funnelsRefresh/time.Second))},
 		Dashboards: append(web.Dashboards(), slowDashboard),
 		Log:        apiLogs, CubeLog: cubeLog,
 	})
