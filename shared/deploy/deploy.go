@@ -41,19 +41,11 @@ const MaxNameLength = 64
 // the entry. Names and URLs must be unique. Every problem is reported.
 func Parse(spec string) ([]Deployment, error) {
 	var deps []Deployment
-	var errs []error
-	for i, entry := range strings.Split(spec, ",") {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			// A trailing comma is harmless; an empty middle entry is a typo.
-			if i < strings.Count(spec, ",") {
-				errs = append(errs, fmt.Errorf("entry %d is empty", i+1))
-			}
-			continue
-		}
-		d, err := parseEntry(entry)
+	list, errs := entries(spec, "entry")
+	for _, e := range list {
+		d, err := parseEntry(e.text)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("entry %d: %w", i+1, err))
+			errs = append(errs, fmt.Errorf("entry %d: %w", e.pos, err))
 			continue
 		}
 		deps = append(deps, d)
@@ -66,6 +58,32 @@ func Parse(spec string) ([]Deployment, error) {
 		return nil, errors.Join(errs...)
 	}
 	return deps, nil
+}
+
+// entry is one entry of a comma-separated spec: its text, trimmed, and its
+// position from 1.
+type entry struct {
+	pos  int
+	text string
+}
+
+// entries splits a comma-separated spec into its entries, in order. A
+// trailing comma is harmless; an empty entry elsewhere is a typo, reported
+// as an empty what.
+func entries(spec, what string) ([]entry, []error) {
+	var out []entry
+	var errs []error
+	parts := strings.Split(spec, ",")
+	for i, text := range parts {
+		text = strings.TrimSpace(text)
+		switch {
+		case text != "":
+			out = append(out, entry{pos: i + 1, text: text})
+		case i < len(parts)-1:
+			errs = append(errs, fmt.Errorf("%s %d is empty", what, i+1))
+		}
+	}
+	return out, errs
 }
 
 func parseEntry(entry string) (Deployment, error) {
@@ -127,15 +145,9 @@ func checkUnique(deps []Deployment) []error {
 // twice is refused, even on the same deployment.
 func ParsePlacements(spec string) (map[int64]string, error) {
 	out := map[int64]string{}
-	var errs []error
-	for i, entry := range strings.Split(spec, ",") {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			if i < strings.Count(spec, ",") {
-				errs = append(errs, fmt.Errorf("placement %d is empty", i+1))
-			}
-			continue
-		}
+	list, errs := entries(spec, "placement")
+	for _, e := range list {
+		entry := e.text
 		id, name, ok := strings.Cut(entry, "=")
 		if !ok {
 			errs = append(errs, fmt.Errorf("placement %q is not PROJECT_ID=DEPLOYMENT", entry))
