@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -87,8 +88,15 @@ type queues struct {
 }
 
 // createQueues creates a FIFO queue whose messages move to a FIFO
-// dead-letter queue after maxReceives receives.
+// dead-letter queue after maxReceives receives, with the template's
+// visibility timeout.
 func createQueues(tb testing.TB, motoURL, name string, maxReceives int) queues {
+	return createQueuesVisible(tb, motoURL, name, maxReceives, 360)
+}
+
+// createQueuesVisible is createQueues with a visibility timeout of
+// visibility seconds.
+func createQueuesVisible(tb testing.TB, motoURL, name string, maxReceives, visibility int) queues {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -101,7 +109,7 @@ func createQueues(tb testing.TB, motoURL, name string, maxReceives int) queues {
 	dlqARN := queueARN(tb, q.sqs, q.dlq)
 	out, err := q.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + ".fifo"), Attributes: map[string]string{
 		"FifoQueue":         "true",
-		"VisibilityTimeout": "360",
+		"VisibilityTimeout": strconv.Itoa(visibility),
 		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, dlqARN, maxReceives),
 	}})
 	if err != nil {
@@ -128,10 +136,17 @@ func queueARN(tb testing.TB, c *sqs.Client, url string) string {
 // returns them as the worker's SQS records.
 func (q queues) receive(tb testing.TB, url string, max int32) []events.SQSMessage {
 	tb.Helper()
+	return q.receiveFrom(tb, url, max, 0)
+}
+
+// receiveFrom is receive waiting up to wait seconds for a message (long
+// polling).
+func (q queues) receiveFrom(tb testing.TB, url string, max, wait int32) []events.SQSMessage {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := q.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(url), MaxNumberOfMessages: max,
+		QueueUrl: aws.String(url), MaxNumberOfMessages: max, WaitTimeSeconds: wait,
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 	})
 	if err != nil {
