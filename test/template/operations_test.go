@@ -282,9 +282,8 @@ func (a alarm) refs(t *testing.T, res *resolver) []statRef {
 func physicalIDs(tpl *template) func(string) (string, bool) {
 	return func(v string) (string, bool) {
 		id, ok := strings.CutPrefix(v, "!Ref ")
-		if !ok {
-			id, ok = strings.CutPrefix(v, "!GetAtt ")
-			id, ok = strings.CutSuffix(id, ".QueueName")
+		if att, isAtt := strings.CutPrefix(v, "!GetAtt "); isAtt {
+			id, ok = strings.CutSuffix(att, ".QueueName")
 			if r := tpl.Resources[id]; !ok || r.Type != "AWS::SQS::Queue" {
 				return "", false
 			}
