@@ -107,7 +107,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, rec *metric
 		callerKey.Prefetch()
 		checker = access.NewJWT(cfg.JWTOptions(callerKey.Get))
 	}
-	return api.NewHandler(checker, cubes, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec, MaxInFlightPerProject: cfg.MaxInFlightPerProject}), nil
+	h := api.NewHandler(checker, cubes, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec, MaxInFlightPerProject: cfg.MaxInFlightPerProject})
+	// Each dashboard opened marks its project for the warm-up, when the
+	// table of recently opened projects is configured.
+	return RecentMarks(ctx, o.Getenv, log, h)
 }
 
 // CubeClients builds, for each Cube deployment of cfg, its key's cache

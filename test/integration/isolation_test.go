@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,29 +96,36 @@ func askCube(t *testing.T, project int64, token, form, query string) (int, []byt
 	return askCubeAt(t, env.CubeOf(project).URL(), token, form, query)
 }
 
-// askCubeAt sends query to the Cube at base.
+// askCubeAt sends query to the Cube at base and, as Cube's clients do,
+// sends it again while Cube answers "Continue wait" (a large answer on a
+// loaded machine outlasts the stack's short continue-wait), for a minute at
+// most.
 func askCubeAt(t *testing.T, base, token, form, query string) (int, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	method, endpoint, _ := strings.Cut(form, " ")
 	u := base + "/cubejs-api/v1/" + endpoint
-	var body io.Reader
+	payload := ""
 	if method == "GET" {
 		u += "?query=" + url.QueryEscape(query)
 	} else {
-		body = strings.NewReader(`{"query":` + query + `,"queryType":"multi"}`)
+		payload = `{"query":` + query + `,"queryType":"multi"}`
 	}
-	req, _ := http.NewRequestWithContext(ctx, method, u, body)
-	req.Header.Set("Authorization", token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, method, u, strings.NewReader(payload))
+		req.Header.Set("Authorization", token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(bytes.TrimSpace(b), []byte(`{"error":"Continue wait"}`)) {
+			return resp.StatusCode, b
+		}
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
 }
 
 // noLeak fails when an answer carries what only smuggled SQL could have

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -21,12 +20,10 @@ import (
 	"productanalytics/internal/wait"
 	"productanalytics/shared/access"
 	"productanalytics/shared/api"
-	"productanalytics/shared/dashboards"
 	"productanalytics/shared/emf"
 	"productanalytics/shared/metrics"
 	"productanalytics/shared/request"
 	"productanalytics/shared/trace"
-	"productanalytics/shared/warmup"
 )
 
 // bootstraps builds each function for this machine once per test run.
@@ -311,51 +308,4 @@ func isProxyEvent(raw []byte) bool {
 		HTTPMethod string `json:"httpMethod"`
 	}
 	return json.Unmarshal(raw, &probe) == nil && (probe.Version == "2.0" || probe.HTTPMethod != "")
-}
-
-// TestWarmupUnderTheEmulator runs events/warmup.json, the input its schedule
-// sends, through the warm-up's real bootstrap against the local stack.
-func TestWarmupUnderTheEmulator(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(root, "events", "warmup.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := warmup.ParseEvent(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	em := emulate(t, "warmup")
-	out, err := em.Invoke(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum warmup.Summary
-	if err := json.Unmarshal(out, &sum); err != nil {
-		t.Fatalf("answer %s: %v", truncate(string(out), 300), err)
-	}
-	want := len(in.Projects) * len(dashboards.Queries(time.Now()))
-	if sum.OK != want || sum.Failed != 0 {
-		t.Fatalf("ok %d failed %d; want %d ok: %s", sum.OK, sum.Failed, want, truncate(string(out), 500))
-	}
-	// The summary's line carries the run's metrics.
-	var line string
-	wait.Until(t, "the warm-up's summary line", func() bool {
-		for l := range strings.SplitSeq(em.Output(), "\n") {
-			if strings.Contains(l, `"msg":"warm-up"`) {
-				line = l
-			}
-		}
-		return line != ""
-	})
-	data, err := emf.Extract([]byte(line))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, line)
-	}
-	got := map[string]float64{}
-	for _, d := range data {
-		got[d.Name] = d.Values[0]
-	}
-	if got[metrics.WarmupQueriesOK] != float64(want) || got[metrics.WarmupQueriesFailed] != 0 || got[metrics.SecretFetches] < 1 {
-		t.Errorf("the summary's metrics %v; want %d ok, none failed, the Cube key's fetch", got, want)
-	}
 }
