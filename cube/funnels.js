@@ -44,6 +44,9 @@ const CUBE_NAME = /^[a-z][a-z0-9_]*$/;
 const DEFINITION = /^[^/\\]+\.ya?ml$/;
 const APP_ID = /^gitlab_project_([0-9]{1,18})$/;
 const GITLAB_FOLDER = '.gitlab/analytics/funnels';
+// Names of JavaScript's objects' own properties: Cube keeps cubes in plain
+// objects keyed by name (as funnels.go's reservedNames).
+const RESERVED = ['constructor', 'prototype'];
 
 const isDefinition = (file) => DEFINITION.test(file) && !file.startsWith('.');
 
@@ -57,6 +60,7 @@ function funnelName(file) {
     throw new Error(`the funnel name ${JSON.stringify(`${name.slice(0, LIMITS.maxNameLength)}...`)} is longer than ${LIMITS.maxNameLength} characters`);
   }
   if (!CUBE_NAME.test(name)) throw new Error(`the funnel name ${JSON.stringify(name)} must start with a letter`);
+  if (RESERVED.includes(name)) throw new Error(`the funnel name ${JSON.stringify(name)} is reserved`);
   return name;
 }
 
@@ -285,7 +289,7 @@ class Funnels {
     let e = this.entries.get(appId);
     if (!e) {
       if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value);
-      e = { set: { funnels: [] }, version: null, readAt: 0, reading: null, ok: false };
+      e = { set: { funnels: [] }, version: null, readAt: 0, reading: null, ok: false, refused: '[]' };
       this.entries.set(appId, e);
     }
     if (Date.now() - e.readAt >= this.refreshMs) {
@@ -310,12 +314,15 @@ class Funnels {
       const version = set.funnels.length > 0
         ? crypto.createHash('sha256').update(JSON.stringify(set.funnels)).digest('hex').slice(0, 16)
         : null;
-      if (version !== e.version || !e.ok) {
+      // Each refusal is logged once, when the files refused change.
+      const refused = JSON.stringify(set.invalid);
+      if (refused !== e.refused) {
         for (const inv of set.invalid) {
           this.log('Funnel refused', { appId, file: inv.file.slice(0, 100), reason: inv.reason });
         }
-        if (version !== e.version) this.log('Funnels changed', { appId, funnels: set.funnels.map((f) => f.name), version });
+        e.refused = refused;
       }
+      if (version !== e.version) this.log('Funnels changed', { appId, funnels: set.funnels.map((f) => f.name), version });
       e.set = set;
       e.version = version;
       e.ok = true;
@@ -341,11 +348,15 @@ function modelFile(funnels) {
   for (const f of funnels) {
     if (!CUBE_NAME.test(f.name) || !Number.isInteger(f.seconds_to_convert)) throw new Error('an unchecked funnel reached the model');
     const hex = f.steps.map((s) => `'${Buffer.from(s.target, 'utf8').toString('hex')}'`).join(', ');
+    // The steps' names and targets, for labels (Cube 0.33 has no cube
+    // meta): checked patterns, and no SQL.
+    const steps = f.steps.map((s, i) => `${i + 1}. ${s.name} (${s.target})`).join(', ');
     lines.push(`
 cube(\`${f.name}\`, {
   sql: funnelSql(SECURITY_CONTEXT, FILTER_PARAMS.${f.name}.date, ${f.seconds_to_convert}, [${hex}]),
   title: funnelTitle('${f.name}'),
   refreshKey: { every: \`5 minutes\` },
+  description: \`Page views in order within ${f.seconds_to_convert} s: ${steps}\`,
   measures: {
     count: { sql: \`total\`, type: \`max\`, title: \`Count\` },
   },

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -89,6 +90,10 @@ func IsDefinition(file string) bool {
 	return definition.MatchString(file) && !strings.HasPrefix(file, ".")
 }
 
+// reservedNames are names of JavaScript's objects' own properties: Cube
+// keeps cubes in plain objects keyed by name.
+var reservedNames = []string{"constructor", "prototype"}
+
 // Name is the funnel name of a definition file: its base name without
 // .yml or .yaml, parameterized with '_' as GitLab does (lower case, each
 // run of other characters one '_', none at either end). GitLab keeps '-';
@@ -104,6 +109,8 @@ func Name(file string) (string, error) {
 		return "", fmt.Errorf("the funnel name %q is longer than %d characters", name[:MaxNameLength]+"...", MaxNameLength)
 	case !cubeName.MatchString(name):
 		return "", fmt.Errorf("the funnel name %q must start with a letter", name)
+	case slices.Contains(reservedNames, name):
+		return "", fmt.Errorf("the funnel name %q is reserved", name)
 	}
 	return name, nil
 }

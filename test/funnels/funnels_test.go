@@ -100,15 +100,17 @@ func stepCounts(a answer, name string, steps int) ([]int64, error) {
 	return counts, nil
 }
 
-// demoFunnels are project 1's funnels as the API reads them.
+// demoFunnels are project 1's funnels as the API reads them: install (an
+// hour), install_with_docker (make run's demo funnel) and quick_install
+// (ten minutes).
 func demoFunnels(t *testing.T) []funnels.Funnel {
 	t.Helper()
-	set, err := funnels.Read(context.Background(), funnels.Dir{Root: "testdata/funnels"}, withFunnels)
+	set, err := funnels.Read(context.Background(), funnels.Dir{Root: funnelsDir}, withFunnels)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(set.Funnels) != 2 || len(set.Invalid) != 0 {
-		t.Fatalf("testdata: %+v", set)
+	if len(set.Funnels) != 3 || len(set.Invalid) != 0 {
+		t.Fatalf("project 1's funnels: %+v", set)
 	}
 	return set.Funnels
 }
@@ -116,7 +118,7 @@ func demoFunnels(t *testing.T) []funnels.Funnel {
 // TestReferenceCases checks the Go computation on the crafted users: it
 // is the yardstick of the stores' answers.
 func TestReferenceCases(t *testing.T) {
-	fs := demoFunnels(t) // install (an hour), quick_install (ten minutes)
+	fs := demoFunnels(t)
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var own []pageView
@@ -128,7 +130,7 @@ func TestReferenceCases(t *testing.T) {
 			for _, f := range []struct {
 				funnel funnels.Funnel
 				want   int
-			}{{fs[0], c.hour}, {fs[1], c.minute}} {
+			}{{fs[0], c.hour}, {fs[1], c.minute}, {fs[2], c.minute}} {
 				got := counts(f.funnel, own, end.AddDate(0, 0, -29), end.Add(24*time.Hour-time.Millisecond))
 				level := 0
 				for _, n := range got {
@@ -238,7 +240,7 @@ func TestMetaListsOwnFunnelsOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, name := range []string{"install", "quick_install"} {
+		for _, name := range []string{"install", "install_with_docker", "quick_install"} {
 			if !slices.Contains(one, name) {
 				t.Errorf("project 1's meta %v lacks %s", one, name)
 			}
@@ -303,6 +305,7 @@ func TestDefinitionsApplyWithoutRestart(t *testing.T) {
 	if err := os.WriteFile(path, []byte(def), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.Remove(path) })
 	q := seed.Body(funnelQuery("docs_then_install", end.AddDate(0, 0, -29), end.Add(24*time.Hour-time.Millisecond)))
 	for _, s := range []struct {
 		name string

@@ -71,6 +71,13 @@ func run(m *testing.M) int {
 	if err := os.CopyFS(funnelsDir, os.DirFS("testdata/funnels")); err != nil {
 		return fail(err)
 	}
+	// The demo funnel of make run, beside the test's own.
+	if err := os.CopyFS(filepath.Join(funnelsDir, "demo"), os.DirFS(filepath.Join(root, "cube", "demo", "funnels"))); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(filepath.Join(funnelsDir, "demo", "1", "install_with_docker.yml"), filepath.Join(funnelsDir, "1", "install_with_docker.yml")); err != nil {
+		return fail(err)
+	}
 	bin, err := clickhouse.Install(ctx, os.Stderr)
 	if err != nil {
 		return fail(err)
@@ -102,7 +109,7 @@ func run(m *testing.M) int {
 	}
 
 	chLog := &logcheck.Buffer{}
-	server, err = clickhouse.Start(ctx, bin, clickhouse.Options{Dir: chDir, Tenants: []int64{1, 2}, PasswordKey: passwordKey, Log: chLog})
+	server, err = clickhouse.Start(ctx, bin, clickhouse.Options{Dir: chDir, Tenants: []int64{1, 2}, PasswordKey: passwordKey, Log: chLog, LogQueries: true})
 	if err != nil {
 		return fail(err)
 	}

@@ -83,6 +83,7 @@ func TestFunnelRulesAgree(t *testing.T) {
 		{"20 steps", "x.yml", "seconds_to_convert: 60\nsteps:\n" + steps(20)},
 		{"21 steps", "x.yml", "seconds_to_convert: 60\nsteps:\n" + steps(21)},
 		{"10,000 steps", "x.yml", "seconds_to_convert: 60\nsteps:\n" + strings.Repeat("  - {name: a, action: pageview, target: /}\n", 10000)},
+		{"10,000 steps by alias", "x.yml", "seconds_to_convert: 60\nsteps: [&s {name: a, action: pageview, target: /}" + strings.Repeat(", *s", 9999) + "]\n"},
 		{"a 1 MB file", "x.yml", ok + "#" + strings.Repeat("x", 1<<20)},
 		{"just under the bound", "x.yml", ok + "#" + strings.Repeat("x", funnels.MaxFileBytes-len(ok)-1)},
 		{"just over the bound", "x.yml", ok + "#" + strings.Repeat("x", funnels.MaxFileBytes-len(ok))},
@@ -100,6 +101,8 @@ func TestFunnelRulesAgree(t *testing.T) {
 		{"name in another script", "Воронка.yml", ok},
 		{"long name", strings.Repeat("n", 65) + ".yml", ok},
 		{"hidden file", ".x.yml", ok},
+		{"reserved name", "Constructor.yml", ok},
+		{"reserved name too", "prototype.yaml", ok},
 		{"path in the name", "../x.yml", ok},
 		{"not yaml", "x.json", ok},
 	}
