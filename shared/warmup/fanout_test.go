@@ -352,3 +352,16 @@ func TestFunnelQueryShape(t *testing.T) {
 		t.Errorf("the dashboards' range is %s to %s", from, to)
 	}
 }
+
+func ExampleWorker_Handler() {
+	// The worker as the queue's event source invokes it: one message, a
+	// batch the planner sent. Cube (here a stand-in) answers every query.
+	w := NewWorker(NewRunner(&fakeCube{}, slog.New(slog.NewJSONHandler(io.Discard, nil)), nil), WorkerOptions{Concurrency: 4})
+	resp, _ := w.Handler(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{
+		MessageId:      "m-1",
+		EventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:warmup.fifo",
+		Body:           `{"run":"20261203T0400Z","deployment":"cube-1","projects":[1,2]}`,
+	}}})
+	fmt.Println("failed batches:", len(resp.BatchItemFailures))
+	// Output: failed batches: 0
+}
