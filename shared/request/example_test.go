@@ -41,3 +41,13 @@ func ExampleParseQuery() {
 	fmt.Println(err)
 	// Output: query.timezone is not a time zone name such as UTC or America/Los_Angeles: "UTC'); DROP TABLE x; --"
 }
+
+// A project's funnels are cubes of its own: a query of another project's
+// funnel is refused as Cube refuses any cube it does not know.
+func ExampleCall_CheckFunnelMembers() {
+	q, _ := request.ParseQuery([]byte(`{"measures":["install.count"],"dimensions":["install.step"]}`))
+	call := request.Call{ProjectID: 2, Queries: []*request.Query{q}}
+	projectFunnels := map[string]bool{"sign_up": true}
+	fmt.Println(call.CheckFunnelMembers(func(name string) bool { return projectFunnels[name] }))
+	// Output: Cube 'install' not found for path 'install.count'
+}
