@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -82,8 +85,11 @@ func queryNumber(t *testing.T, db, query string) float64 {
 }
 
 // TestLoadsCompressedCSV: a project's CSV written gzip-compressed (as the
-// generator writes a large project's) loads as the plain one does.
+// generator writes a large project's) loads as the plain one does, sorted
+// in parts as a large one is (here of 300 events each), into one table in
+// time order.
 func TestLoadsCompressedCSV(t *testing.T) {
+	t.Setenv("LOAD_EVENTS_PART_ROWS", "300")
 	ctx := context.Background()
 	dir := t.TempDir()
 	csvPath := filepath.Join(dir, "project_8.csv.gz")
@@ -104,5 +110,12 @@ func TestLoadsCompressedCSV(t *testing.T) {
 	}
 	if got := queryNumber(t, db, `SELECT count(*) AS n FROM gitlab_project_8.snowplow_events`); got != 2000 {
 		t.Errorf("%v events loaded, want 2000", got)
+	}
+	back := `SELECT count(*) AS n FROM (SELECT (derived_tstamp, event_id) < lag((derived_tstamp, event_id)) OVER (ORDER BY rowid) AS back FROM gitlab_project_8.snowplow_events) WHERE back`
+	if got := queryNumber(t, db, back); got != 0 {
+		t.Errorf("%v events stored before an earlier one", got)
+	}
+	if _, err := os.Stat(db + ".staging"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the staging file is left beside the database: %v", err)
 	}
 }

@@ -83,7 +83,64 @@ function csvHeader(csvFile) {
   }
 }
 
-async function loadProject(connection, ddl, { schema, csvFile }) {
+// The events' order in the file: see the top of this file.
+const TIME_ORDER = 'ORDER BY derived_tstamp, event_id';
+// A CSV this large (or compressed) is sorted in parts (insertInParts).
+const LARGE_CSV_BYTES = 1024 * 1024 * 1024;
+// LOAD_EVENTS_PART_ROWS, the events per part (default 5 million): a
+// part's sort stays within the loader's memory.
+function partRowsLimit() {
+  const v = process.env.LOAD_EVENTS_PART_ROWS || '5000000';
+  if (!/^[1-9][0-9]{0,9}$/.test(v)) throw new UsageError(`LOAD_EVENTS_PART_ROWS must be a whole number of events, got '${v}'`);
+  return Number(v);
+}
+
+function isLarge(csvFile) {
+  return csvFile.endsWith('.gz') || fs.statSync(csvFile).size > LARGE_CSV_BYTES;
+}
+
+// Inserts a large project's events in time order, one part of the time
+// range after another, each part sorted alone: sorting 100 million events
+// at once would spill tens of gigabytes beside the file. The events are
+// read once into a staging file, whose parts are then cut at quantiles of
+// their time (approximate: any bounds give the same order, only the parts'
+// sizes vary), and NULL times come last, as ORDER BY puts them.
+async function insertInParts(connection, schema, source, staging) {
+  await connection.run(`ATTACH ${sqlString(staging)} AS staging`);
+  const partRows = partRowsLimit();
+  try {
+    await connection.run(`CREATE TABLE staging.events AS SELECT * FROM ${source}`);
+    const counted = await connection.runAndReadAll('SELECT count(*) AS n FROM staging.events');
+    const parts = Math.max(1, Math.ceil(Number(counted.getRowObjectsJS()[0].n) / partRows));
+    let bounds = [];
+    if (parts > 1) {
+      const fractions = Array.from({ length: parts - 1 }, (_, i) => (i + 1) / parts);
+      const reader = await connection.runAndReadAll(
+        `SELECT CAST(unnest(approx_quantile(derived_tstamp, [${fractions.join(', ')}])) AS VARCHAR) AS b FROM staging.events`,
+      );
+      bounds = [...new Set(reader.getRowObjectsJS().map((row) => row.b).filter((b) => b !== null))].sort();
+    }
+    const conditions = [];
+    let lower = null;
+    for (const upper of [...bounds, null]) {
+      const c = [
+        lower === null ? 'derived_tstamp IS NOT NULL' : `derived_tstamp >= TIMESTAMP ${sqlString(lower)}`,
+        upper === null ? null : `derived_tstamp < TIMESTAMP ${sqlString(upper)}`,
+      ].filter(Boolean);
+      conditions.push(c.join(' AND '));
+      lower = upper;
+    }
+    conditions.push('derived_tstamp IS NULL');
+    for (const where of conditions) {
+      await connection.run(`INSERT INTO ${schema}.snowplow_events SELECT * FROM staging.events WHERE ${where} ${TIME_ORDER}`);
+    }
+  } finally {
+    await connection.run('DETACH staging');
+    remove(staging);
+  }
+}
+
+async function loadProject(connection, ddl, { schema, csvFile }, staging) {
   const inSchema = (text) => text.replace(/\{\{schema\}\}/g, schema);
   await connection.run(`CREATE SCHEMA ${schema}`);
   await connection.run(inSchema(ddl.events));
@@ -101,13 +158,15 @@ async function loadProject(connection, ddl, { schema, csvFile }) {
   // time (then event_id, so that a file's layout depends on its events
   // only): see the top of this file.
   const columnTypes = columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.type)}`).join(', ');
-  await connection.run(`
-    INSERT INTO ${schema}.snowplow_events
-    SELECT * FROM read_csv(${sqlString(csvFile)},
+  const source = `read_csv(${sqlString(csvFile)},
       header = true, delim = ',', quote = '"', escape = '"',
       nullstr = '', allow_quoted_nulls = false,
-      auto_detect = false, columns = {${columnTypes}})
-    ORDER BY derived_tstamp, event_id`);
+      auto_detect = false, columns = {${columnTypes}})`;
+  if (isLarge(csvFile)) {
+    await insertInParts(connection, schema, source, staging);
+  } else {
+    await connection.run(`INSERT INTO ${schema}.snowplow_events SELECT * FROM ${source} ${TIME_ORDER}`);
+  }
   for (const derived of ddl.derived) await connection.run(inSchema(derived));
 
   const count = await connection.runAndReadAll(`SELECT count(*) AS n FROM ${schema}.snowplow_events`);
@@ -137,7 +196,7 @@ async function loadFile(ddl, { dbFile, project }) {
     try {
       const connection = await instance.connect();
       try {
-        loaded = await loadProject(connection, ddl, project);
+        loaded = await loadProject(connection, ddl, project, `${dbFile}.staging`);
         // Into the file itself, so that it travels without a WAL beside it.
         await connection.run('CHECKPOINT');
       } finally {
@@ -148,6 +207,7 @@ async function loadFile(ddl, { dbFile, project }) {
     }
   } catch (e) {
     remove(dbFile);
+    remove(`${dbFile}.staging`);
     e.message = `${project.schema} from ${project.csvFile}: ${e.message}`;
     throw e;
   } finally {
