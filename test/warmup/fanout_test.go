@@ -19,11 +19,15 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"productanalytics/internal/logcheck"
+	"productanalytics/internal/motoserver"
 	"productanalytics/internal/rie"
 	"productanalytics/internal/stack"
+	"productanalytics/shared/app"
 	"productanalytics/shared/config"
+	"productanalytics/shared/cube"
 	"productanalytics/shared/dashboards"
 	"productanalytics/shared/deploy"
+	"productanalytics/shared/metrics"
 	"productanalytics/shared/recent"
 	"productanalytics/shared/warmup"
 )
@@ -82,21 +86,37 @@ func router(t *testing.T, vars map[string]string) *deploy.Router {
 
 // TestFanOutUnderTheEmulator runs the warm-up as deployed, on two Cube
 // deployments: the schedule's input (events/warmup.json: projects 1 and 2)
-// and a project opened recently (3, which has no data) go through the
-// planner's bootstrap into the FIFO queue, in batches per deployment; the
-// worker's bootstrap warms each message; then every dashboard query of
-// projects 1 and 2, and each funnel their meta lists, is answered from
-// Cube's cache (computed during the warm-up).
+// and the projects opened recently (2, whose load the API answered, and
+// 3, which has no data) go through the planner's bootstrap into the FIFO
+// queue, in batches per deployment; the worker's bootstrap warms each
+// message; then every dashboard query of projects 1 and 2, and each funnel
+// their meta lists, is answered from Cube's cache (computed during the
+// warm-up).
 func TestFanOutUnderTheEmulator(t *testing.T) {
-	var cubeLog, out logcheck.Buffer
-	s := startStack(t, testData(t), 2, &cubeLog)
-	q := createQueues(t, s.MotoURL, "warmup", 3)
+	// The table of opened projects, in an emulator of its own that the
+	// API, in this process, reaches through the SDK's environment.
 	const table = "recently-opened"
-	db := createTable(t, s.MotoURL, table)
+	tables := motoserver.Start(t)
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": tables.URL, "AWS_REGION": motoserver.Region, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"} {
+		t.Setenv(k, v)
+	}
+	db := createTable(t, tables.URL, table)
+	var cubeLog, out logcheck.Buffer
+	// Project 1 has the demo funnel, as make run's.
+	funnelsDir := filepath.Join(root, "cube", "demo", "funnels")
+	s := startStackWith(t, stack.Options{DataDir: testData(t), Cubes: 2, CubeLog: &cubeLog, Env: map[string]string{"WARMUP_RECENT_TABLE": table},
+		CubeEnv: []string{"CUBE_FUNNELS_DIR=" + funnelsDir}})
+	q := createQueues(t, s.MotoURL, "warmup", 3)
+	// Project 2 is opened: a load the API answers 200 marks it.
+	if l, err := load(t.Context(), s.APIURL, 2, []byte(`{"measures":["TrackedEvents.count"]}`)); err != nil || l.status != http.StatusOK {
+		t.Fatalf("project 2's load: %v %d %s", err, l.status, l.body)
+	}
+	// Project 3 has no data: the API never answers it 200; marked here.
 	if !recent.NewMarker(db, recent.Options{Table: table}, slog.New(slog.NewJSONHandler(io.Discard, nil))).Opened(t.Context(), 3) {
 		t.Fatal("project 3 could not be marked opened")
 	}
 	vars := stackVars(s, q, table)
+	vars["AWS_ENDPOINT_URL_DYNAMODB"] = tables.URL
 	raw, err := os.ReadFile(filepath.Join(root, "events", "warmup.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +130,8 @@ func TestFanOutUnderTheEmulator(t *testing.T) {
 	for _, id := range []int64{1, 2, 3} {
 		want[r.For(id).Name]++
 	}
-	if p.Configured != 2 || p.Recent != 1 || p.Projects != 3 || !maps.Equal(p.Deployments, want) || p.Batches != len(want) {
-		t.Fatalf("plan %+v; want projects 1, 2 configured and 3 recent, placed %v, a batch per deployment", p, want)
+	if p.Configured != 2 || p.Recent != 2 || p.Projects != 3 || !maps.Equal(p.Deployments, want) || p.Batches != len(want) {
+		t.Fatalf("plan %+v; want projects 1, 2 configured and 2, 3 recent, placed %v, a batch per deployment", p, want)
 	}
 
 	worker := emulate(t, "warmworker", "WarmworkerFunction", vars, 5*time.Minute, &out)
@@ -163,44 +183,87 @@ func TestFanOutUnderTheEmulator(t *testing.T) {
 		}
 	}
 
+	// The dashboards, as a viewer opens them through the API; the funnels
+	// each project's meta lists, straight from its Cube with the API's
+	// client.
+	cubes := cubeClients(t, s, vars)
 	for _, project := range []int64{1, 2} {
-		queries := dashboards.Queries(warmed)
-		fs := funnels(t, s.APIURL, project)
-		t.Logf("project %d: %d dashboard queries and the funnels %v, from %s", project, len(queries), fs, r.For(project).Name)
-		for _, f := range fs {
-			from, to := dashboardsRange(queries)
-			fq := warmup.FunnelQuery(f, from, to)
-			queries = append(queries, dashboards.Query{Name: fq.Name, Query: fq.Query})
+		fs := funnels(t, cubes, project)
+		if project == 1 && !slices.Contains(fs, "install_with_docker") {
+			t.Errorf("project 1's meta lists the funnels %v, not the demo funnel", fs)
 		}
+		t.Logf("project %d (%s): the dashboards and the funnels %v", project, r.For(project).Name, fs)
+		check := func(name string, l loaded) {
+			if !l.cachedBefore(warmed) || l.refresh[0].Before(started) {
+				t.Errorf("project %d %s: %d, computed at %v; want answered from the warm-up's (%s to %s)", project, name, l.status, l.refresh,
+					started.Format(time.TimeOnly), warmed.Format(time.TimeOnly))
+			}
+		}
+		queries := dashboards.Queries(warmed)
 		for _, dq := range queries {
 			l, err := load(t.Context(), s.APIURL, project, dq.Query)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !l.cachedBefore(warmed) || l.refresh[0].Before(started) {
-				t.Errorf("project %d %s: %d, computed at %v; want answered from the warm-up's (%s to %s)", project, dq.Name, l.status, l.refresh,
-					started.Format(time.TimeOnly), warmed.Format(time.TimeOnly))
+			check(dq.Name, l)
+		}
+		from, to := dashboardsRange(queries)
+		for _, f := range fs {
+			fq := warmup.FunnelQuery(f, from, to)
+			out, err := cubes.Do(t.Context(), cube.Request{Endpoint: cube.Load, ProjectID: project, Query: fq.Query})
+			if err != nil {
+				t.Fatalf("project %d %s: %v", project, fq.Name, err)
 			}
+			check(fq.Name, cubeAnswer(t, out.Body))
 		}
 	}
 }
 
-// funnels are the funnel cubes of project's meta, as the API answers it.
-func funnels(t *testing.T, apiURL string, project int64) []string {
+// cubeClients is the API's Cube client for the deployments of vars, with
+// the stack's keys.
+func cubeClients(t *testing.T, s *stack.Stack, vars map[string]string) *cube.Routed {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", fmt.Sprintf("%s/api/v4/projects/%d/product_analytics/request/meta", apiURL, project), nil)
-	req.Header.Set("Authorization", "Bearer "+stack.Token(time.Hour, project))
-	resp, err := http.DefaultClient.Do(req)
+	cfg, err := config.LoadCube(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	names, err := warmup.FunnelCubes(body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("project %d's meta: %d %v", project, resp.StatusCode, err)
+	c, err := app.CubeClients(cfg, s.SecretsManager(), &metrics.Counters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// funnels are the funnel cubes of project's meta.
+func funnels(t *testing.T, c *cube.Routed, project int64) []string {
+	t.Helper()
+	out, err := c.Do(t.Context(), cube.Request{Endpoint: cube.Meta, ProjectID: project})
+	if err != nil {
+		t.Fatalf("project %d's meta: %v", project, err)
+	}
+	names, err := warmup.FunnelCubes(out.Body)
+	if err != nil {
+		t.Fatalf("project %d's meta: %v", project, err)
 	}
 	return names
+}
+
+// cubeAnswer reads a load answer of Cube's as load reads the API's.
+func cubeAnswer(t *testing.T, body []byte) loaded {
+	t.Helper()
+	var a struct {
+		Results []struct {
+			LastRefreshTime time.Time `json:"lastRefreshTime"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
+		t.Fatalf("Cube's answer %s: %v", body, err)
+	}
+	l := loaded{status: http.StatusOK, body: body}
+	for _, r := range a.Results {
+		l.refresh = append(l.refresh, r.LastRefreshTime)
+	}
+	return l
 }
 
 // dashboardsRange is the date range of the dashboards' queries.

@@ -52,9 +52,17 @@ func TestMain(m *testing.M) {
 // test, stopped when it ends.
 func startStack(tb testing.TB, dataDir string, cubes int, cubeLog io.Writer) *stack.Stack {
 	tb.Helper()
+	return startStackWith(tb, stack.Options{DataDir: dataDir, Cubes: cubes, CubeLog: cubeLog})
+}
+
+// startStackWith starts a local stack of o (its Root set here) for the
+// test, stopped when it ends.
+func startStackWith(tb testing.TB, o stack.Options) *stack.Stack {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, Cubes: cubes, CubeLog: cubeLog})
+	o.Root = root
+	s, err := stack.Start(ctx, o)
 	if err != nil {
 		tb.Fatalf("starting the stack: %v", err)
 	}
