@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"regexp"
-	"slices"
 	"time"
 )
 
@@ -129,9 +128,4 @@ func (r *reader) table(name string) string {
 		return ""
 	}
 	return v
-}
-
-// WarmupVariables lists every variable of the warm-up's functions.
-func WarmupVariables() []string {
-	return slices.Concat(WarmupPlanVariables(), WarmupWorkerVariables())
 }
