@@ -165,10 +165,16 @@ func run(m *testing.M) int {
 	var stopBrowser context.CancelFunc
 	browser, stopBrowser = chromedp.NewContext(allocCtx)
 	defer stopBrowser()
+	// The first action on a context starts the browser and binds its life
+	// to that context: it must be browser itself, without a deadline, or
+	// Chromium stops when the deadline passes, in the middle of the suite.
+	if err := chromedp.Do(browser); err != nil {
+		return fail(fmt.Errorf("starting %s: %w", chromium, err))
+	}
 	startCtx, cancelStart := context.WithTimeout(browser, time.Minute)
 	defer cancelStart()
 	if err := chromedp.Do(startCtx, chromedp.Navigate("about:blank")); err != nil {
-		return fail(fmt.Errorf("starting %s: %w", chromium, err))
+		return fail(fmt.Errorf("opening a blank page in %s: %w", chromium, err))
 	}
 
 	code := m.Run()
