@@ -280,8 +280,8 @@ class Funnels {
     return m ? m[1] : null;
   }
 
-  // get returns the project's current { funnels, version } (version null
-  // without funnels), reading the source when the set is older than
+  // get returns the project's { funnels, version } (version null without
+  // funnels), and reads the source again when the set is older than
   // refreshMs. A failed read keeps the last set read.
   async get(appId) {
     const project = Funnels.projectOf(appId);
@@ -292,10 +292,13 @@ class Funnels {
       e = { set: { funnels: [] }, version: null, readAt: 0, reading: null, ok: false, refused: '[]' };
       this.entries.set(appId, e);
     }
-    if (Date.now() - e.readAt >= this.refreshMs) {
-      if (!e.reading) e.reading = this.refresh(appId, project, e).finally(() => { e.reading = null; });
-      await e.reading;
+    if (Date.now() - e.readAt >= this.refreshMs && !e.reading) {
+      e.reading = this.refresh(appId, project, e).finally(() => { e.reading = null; });
     }
+    // Only a project's first request waits for the read; later ones get
+    // the set last read while the next read runs, and its result from the
+    // request after it.
+    if (!e.ok && e.reading) await e.reading;
     return { funnels: e.set.funnels, version: e.version };
   }
 

@@ -45,7 +45,8 @@
 //   CUBE_FUNNELS_GITLAB_URL     from each project's repository at its default branch, read with
 //                               CUBE_FUNNELS_GITLAB_TOKEN (.gitlab/analytics/funnels/); none: no funnels
 //   CUBE_FUNNELS_REFRESH        seconds a project's funnels are kept before they are read again (default 30)
-//   CUBE_MAX_FUNNEL_MODELS      compiled models of projects with funnels kept at once (default 50)
+//   CUBE_MAX_FUNNEL_MODELS      compiled models of projects with funnels kept at once (default 20, about
+//                               3.3 MB each; past it the least recently used is compiled again when asked)
 
 // Cube enforces its own token checks and hides its dev tooling only in
 // production mode; this must be set before Cube is loaded.
@@ -170,7 +171,7 @@ function readConfig() {
     maxLargeAnswers: intEnv('CUBE_MAX_LARGE_ANSWERS', 2, 0),
     largeAnswerCells: intEnv('CUBE_LARGE_ANSWER_CELLS', 50000, 1),
     funnelsRefreshMs: intEnv('CUBE_FUNNELS_REFRESH', 30, 1) * 1000,
-    maxFunnelModels: intEnv('CUBE_MAX_FUNNEL_MODELS', 50, 1),
+    maxFunnelModels: intEnv('CUBE_MAX_FUNNEL_MODELS', 20, 1),
   };
 }
 
