@@ -301,7 +301,12 @@
         && has(c.measures, `${c.name}.count`, 'number')
         && has(c.dimensions, `${c.name}.step`, 'number')
         && has(c.dimensions, `${c.name}.date`, 'time'))
-      .map((c) => ({ name: c.name, title: typeof c.title === 'string' && c.title ? c.title : c.name }))
+      .map((c) => ({
+        name: c.name,
+        title: typeof c.title === 'string' && c.title ? c.title : c.name,
+        // What the steps are (the backend writes them there), as text.
+        description: typeof c.description === 'string' ? c.description : '',
+      }))
       .sort((a, b) => a.title.localeCompare(b.title));
   }
 
@@ -393,6 +398,7 @@
       const spec = { name: `funnel:${f.name}`, funnel: f.name, title: f.title, visualization: 'Funnel' };
       const panel = panelElement(spec);
       panel.dataset.funnel = f.name;
+      if (f.description) panel.querySelector('h3').after(el('p', { class: 'about' }, f.description));
       wide.append(panel);
       return loadPanel(api, panel, spec, funnelQuery(f.name, range.from, range.to), mine);
     });

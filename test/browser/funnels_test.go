@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -25,29 +26,6 @@ import (
 // demoFunnelsDir holds the demo funnels in the repository, one folder per
 // project, as the local stack's funnels folder does.
 const demoFunnelsDir = "cube/demo/funnels"
-
-// copyDemoFunnels copies the demo funnels into dir (<dir>/<project>/*.yml),
-// the folder the stack under test reads funnel definitions from.
-func copyDemoFunnels(root, dir string) error {
-	src := filepath.Join(root, filepath.FromSlash(demoFunnelsDir))
-	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("reading the demo funnel %s: %w", rel, err)
-		}
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
-	})
-}
 
 // demoFunnels returns the names of project's demo funnels: each file's
 // base name, as GitLab names a funnel (the demo's are already
@@ -71,7 +49,9 @@ func demoFunnels(t *testing.T, project int64) []string {
 // shownFunnels reads each funnel panel as the page shows it: its title,
 // state and text, the bars ECharts draws and the steps' table.
 const shownFunnels = `[...document.querySelectorAll('.panel[data-visualization="Funnel"]')].map((p) => {
-  const out = { funnel: p.dataset.funnel, title: p.querySelector('h3').textContent, state: p.dataset.state,
+  const about = p.querySelector('.about');
+  const out = { funnel: p.dataset.funnel, title: p.querySelector('h3').textContent, about: about ? about.textContent : '',
+    state: p.dataset.state,
     status: p.dataset.status || '', text: p.querySelector('.body').textContent,
     inSection: p.closest('section') ? p.closest('section').id : '', elements: p.querySelectorAll('*').length,
     foreign: p.querySelectorAll('img, script, iframe, object, [onerror]').length };
@@ -90,6 +70,7 @@ const shownFunnels = `[...document.querySelectorAll('.panel[data-visualization="
 type shownFunnel struct {
 	Funnel    string
 	Title     string
+	About     string
 	State     string
 	Status    string
 	Text      string
@@ -139,10 +120,21 @@ func metaFunnels(t *testing.T, project int64) []string {
 	return names
 }
 
-// listedFunnels returns the funnel cubes the API's meta lists for project:
-// the cubes but GitLab's own that have count, step and date, as the page
-// finds them.
+// listedFunnels returns the names of the funnel cubes the API's meta lists
+// for project, sorted.
 func listedFunnels(ctx context.Context, project int64) ([]string, error) {
+	cubes, err := funnelCubes(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(cubes))
+	return names, nil
+}
+
+// funnelCubes returns the funnel cubes the API's meta lists for project,
+// each with its description: the cubes but GitLab's own that have count,
+// step and date, as the page finds them.
+func funnelCubes(ctx context.Context, project int64) (map[string]string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v4/projects/%d/product_analytics/request/meta", env.APIURL, project), nil)
 	if err != nil {
 		return nil, err
@@ -159,29 +151,28 @@ func listedFunnels(ctx context.Context, project int64) ([]string, error) {
 	}
 	var meta struct {
 		Cubes []struct {
-			Name       string
-			Measures   []struct{ Name, Type string }
-			Dimensions []struct{ Name, Type string }
+			Name, Description string
+			Measures          []struct{ Name, Type string }
+			Dimensions        []struct{ Name, Type string }
 		}
 	}
 	if err := json.Unmarshal(body, &meta); err != nil {
 		return nil, fmt.Errorf("the API's meta: %w: %s", err, body)
 	}
-	var names []string
+	cubes := map[string]string{}
 	for _, c := range meta.Cubes {
+		if slices.Contains([]string{"TrackedEvents", "Sessions", "ReturningUsers"}, c.Name) {
+			continue
+		}
 		members := map[string]string{}
 		for _, m := range append(c.Measures, c.Dimensions...) {
 			members[m.Name] = m.Type
 		}
-		if slices.Contains([]string{"TrackedEvents", "Sessions", "ReturningUsers"}, c.Name) {
-			continue
-		}
 		if members[c.Name+".count"] == "number" && members[c.Name+".step"] == "number" && members[c.Name+".date"] == "time" {
-			names = append(names, c.Name)
+			cubes[c.Name] = c.Description
 		}
 	}
-	slices.Sort(names)
-	return names, nil
+	return cubes, nil
 }
 
 // funnelStep is one row of a funnel's answer.
@@ -277,6 +268,12 @@ func checkFunnels(t *testing.T, tb *tab, v view, want []string, demo bool) {
 	if !slices.Equal(names, want) {
 		t.Fatalf("the page shows the funnels %q; the project has %q", names, want)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cubes, err := funnelCubes(ctx, v.project)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
 	sent := tb.sent()
 	for _, name := range want {
@@ -284,6 +281,10 @@ func checkFunnels(t *testing.T, tb *tab, v view, want []string, demo bool) {
 			got := shown[name]
 			if got.InSection != "funnels" {
 				t.Errorf("drawn in the section %q, want the Funnels section", got.InSection)
+			}
+			// What the steps are, as the meta describes them.
+			if got.About != cubes[name] {
+				t.Errorf("says %q about the funnel; the meta describes it as %q", got.About, cubes[name])
 			}
 			var query json.RawMessage
 			// The page dates the query on its own clock; around midnight
@@ -350,9 +351,10 @@ func compareFunnel(t *testing.T, got shownFunnel, steps []funnelStep) {
 
 // TestFunnelPanelGuards checks a funnel panel's behaviour when what it is
 // given goes wrong: a refused load shows the API's message in the panel,
-// as other panels do, and a funnel's title (tenant input) is shown as
-// text, never read as HTML. The browser rewrites the page's requests and
-// the API's answers on their way, so that the real API refuses the load.
+// as other panels do, and a funnel's title and description (tenant input)
+// are shown as text, never read as HTML. The browser rewrites the page's
+// requests and the API's answers on their way, so that the real API
+// refuses the load.
 func TestFunnelPanelGuards(t *testing.T) {
 	names := demoFunnels(t, 1)
 	if len(names) == 0 {
@@ -403,8 +405,9 @@ func TestFunnelPanelGuards(t *testing.T) {
 	if got.State != "error" || got.Text != refusal.Message || got.Status != "400" {
 		t.Errorf("the refused funnel shows %s %q (HTTP %s); want the API's message %q", got.State, got.Text, got.Status, refusal.Message)
 	}
-	if got.Title != hostile || got.Foreign != 0 {
-		t.Errorf("the title %q is shown as %q with %d elements made from it; want it as text", hostile, got.Title, got.Foreign)
+	if got.Title != hostile || got.About != hostile || got.Foreign != 0 {
+		t.Errorf("the title and description %q are shown as %q and %q with %d elements made from them; want them as text",
+			hostile, got.Title, got.About, got.Foreign)
 	}
 	title, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.title`))
 	if title == "xss" {
@@ -420,8 +423,8 @@ func TestFunnelPanelGuards(t *testing.T) {
 
 // rewrite lets a paused request of the page go on: a funnel load asks for
 // a member the project lacks instead of its step, and the meta's answer
-// gives the funnel a hostile title. Everything else goes on unchanged. It
-// reports what it rewrote on done.
+// gives the funnel a hostile title and description. Everything else goes
+// on unchanged. It reports what it rewrote on done.
 func rewrite(tb *tab, ev fetch.EventRequestPaused, name, title, unknown string, done chan<- string) {
 	goOn := func() {
 		chromedp.Call(tb.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
@@ -441,7 +444,7 @@ func rewrite(tb *tab, ev fetch.EventRequestPaused, name, title, unknown string, 
 		cubes, _ := meta["cubes"].([]any)
 		for _, c := range cubes {
 			if c, ok := c.(map[string]any); ok && c["name"] == name {
-				c["title"] = title
+				c["title"], c["description"] = title, title
 			}
 		}
 		body, _ := json.Marshal(meta)

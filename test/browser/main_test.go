@@ -95,7 +95,9 @@ func run(m *testing.M) int {
 		func() error { return stack.InstallCube(ctx, root, os.Stderr) },
 		func() error { return stack.InstallPage(ctx, root, os.Stderr) },
 		func() error { return stack.GenerateData(ctx, root, dataDir, os.Stderr) },
-		func() error { return copyDemoFunnels(root, funnelsDir) },
+		func() error {
+			return os.CopyFS(funnelsDir, os.DirFS(filepath.Join(root, filepath.FromSlash(demoFunnelsDir))))
+		},
 	} {
 		if err := step(); err != nil {
 			return fail(err)
