@@ -527,8 +527,9 @@ func apiRows(t *testing.T, body []byte) []map[string]any {
 // from a static host on another origin than the API's, as a deployment
 // would: without the local stack's local.json the page asks for the API
 // and a token, keeps the token out of the address, calls the API across
-// origins (CORS, as template.yaml configures it), and shows the API's
-// refusal for a project the token cannot read.
+// origins (CORS, as template.yaml configures it) for the dashboards and the
+// project's funnels, and shows the API's refusal for a project the token
+// cannot read.
 func TestExportedPageOnAStaticHost(t *testing.T) {
 	dir := t.TempDir()
 	if err := web.Export(root, dir, nil); err != nil {
@@ -557,6 +558,8 @@ func TestExportedPageOnAStaticHost(t *testing.T) {
 	v := view{project: 1, days: 7}
 	tb.waitDrawn(t, v)
 	checkDrawing(t, tb, v)
+	// The funnels too, whose meta is asked across origins as well.
+	t.Run("funnels", func(t *testing.T) { checkFunnels(t, tb, v, demoFunnels(t, v.project), false) })
 	href, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`location.href`))
 	if strings.Contains(href, token) {
 		t.Errorf("the token is in the address %s", href)
