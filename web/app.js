@@ -16,8 +16,8 @@
   const { CubeApi, HttpTransport } = window.cubejs;
   const STORAGE_KEY = 'productAnalytics.connection';
   const numberFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 });
-  const $ = (id) => document.getElementById(id);
   const percentFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
+  const $ = (id) => document.getElementById(id);
   // GitLab's own cubes; any other cube of a project's meta shaped as a
   // funnel (count, step, date) is one of its funnels.
   const GITLAB_CUBES = new Set(['TrackedEvents', 'Sessions', 'ReturningUsers']);
@@ -288,10 +288,11 @@
 
   // ---- funnels -----------------------------------------------------------
 
-  // funnelsOf returns the names of the funnel cubes in a project's meta:
-  // every cube but GitLab's own with a number measure count, a number
-  // dimension step and a time dimension date. Names come from tenants'
-  // definitions: they are only ever used as text and in query JSON.
+  // funnelsOf returns the funnel cubes of a project's meta (name, title,
+  // description), by title: every cube but GitLab's own with a number
+  // measure count, a number dimension step and a time dimension date. All
+  // three come from tenants' definitions: they are only ever used as text
+  // and in query JSON.
   function funnelsOf(meta) {
     const cubes = (meta && meta.meta && Array.isArray(meta.meta.cubes)) ? meta.meta.cubes : [];
     const has = (members, name, type) => Array.isArray(members)
