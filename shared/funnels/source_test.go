@@ -3,8 +3,6 @@ package funnels
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"productanalytics/internal/motoserver"
+	"productanalytics/shared/access/gitlabtest"
 )
 
 func names(set Set) []string {
@@ -145,10 +144,12 @@ func TestS3(t *testing.T) {
 // TestGitLab reads a repository's definitions at its default branch from
 // a stand-in of GitLab's API, with the configured token.
 func TestGitLab(t *testing.T) {
-	repo := newRepository("service-token")
+	repo := gitlabtest.NewRepository("service-token")
 	defer repo.Close()
-	repo.files[7] = map[string]string{"Install.yml": valid, "notes.md": "x", "bad.yaml": "steps: []\nseconds_to_convert: 5\n"}
-	repo.branch[7] = "trunk"
+	repo.SetFiles(7, "trunk", map[string]string{
+		GitLabFolder + "/Install.yml": valid, GitLabFolder + "/notes.md": "x", GitLabFolder + "/bad.yaml": "steps: []\nseconds_to_convert: 5\n",
+		GitLabFolder + "/deeper/x.yml": valid, "Install.yml": valid,
+	})
 	src := GitLab{BaseURL: repo.URL, Token: StaticToken("service-token"), Client: repo.Client()}
 	set, err := Read(t.Context(), src, 7)
 	if err != nil {
@@ -211,57 +212,4 @@ func TestCache(t *testing.T) {
 	if _, err := c.Set(t.Context(), 2); err == nil {
 		t.Error("a project never read, its source failing: no error")
 	}
-}
-
-// repository is a stand-in for the three calls of GitLab's API that GitLab
-// reads funnels with: the project (its default branch), the folder's tree
-// and each file's raw content. A token other than its own gets 401.
-type repository struct {
-	*httptest.Server
-	files  map[int64]map[string]string
-	branch map[int64]string
-}
-
-func newRepository(token string) *repository {
-	r := &repository{files: map[int64]map[string]string{}, branch: map[int64]string{}}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Header.Get("PRIVATE-TOKEN") != token {
-			http.Error(w, `{"message":"401 Unauthorized"}`, http.StatusUnauthorized)
-			return
-		}
-		var id int64
-		rest, ok := strings.CutPrefix(req.URL.EscapedPath(), "/api/v4/projects/")
-		idText, rest, _ := strings.Cut(rest, "/")
-		for _, c := range idText {
-			id = id*10 + int64(c-'0')
-		}
-		files, known := r.files[id]
-		if !ok || !known {
-			http.Error(w, `{"message":"404 Project Not Found"}`, http.StatusNotFound)
-			return
-		}
-		ref := req.URL.Query().Get("ref")
-		switch {
-		case rest == "":
-			w.Write([]byte(`{"id":1,"default_branch":"` + r.branch[id] + `"}`))
-		case rest == "repository/tree" && ref == r.branch[id] && req.URL.Query().Get("path") == GitLabFolder:
-			var entries []string
-			for name := range files {
-				entries = append(entries, `{"name":"`+name+`","type":"blob","path":"`+GitLabFolder+"/"+name+`"}`)
-			}
-			w.Write([]byte("[" + strings.Join(entries, ",") + "]"))
-		case strings.HasPrefix(rest, "repository/files/") && strings.HasSuffix(rest, "/raw") && ref == r.branch[id]:
-			path := strings.TrimSuffix(strings.TrimPrefix(rest, "repository/files/"), "/raw")
-			name, found := strings.CutPrefix(strings.ReplaceAll(path, "%2F", "/"), GitLabFolder+"/")
-			data, has := files[strings.ReplaceAll(name, "%20", " ")]
-			if !found || !has {
-				http.Error(w, `{"message":"404 File Not Found"}`, http.StatusNotFound)
-				return
-			}
-			w.Write([]byte(data))
-		default:
-			http.Error(w, `{"message":"404 Not Found"}`, http.StatusNotFound)
-		}
-	}))
-	return r
 }
