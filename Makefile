@@ -4,17 +4,19 @@
 SHELL := bash
 .DEFAULT_GOAL := build
 GO ?= go
-FUNCTIONS := load dryrun meta warmup
+FUNCTIONS := load dryrun meta warmup warmworker
 # sam build's targets, one per function of template.yaml: build-<LogicalId>
-SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-WarmupFunction
+SAM_TARGETS := build-LoadFunction build-DryRunFunction build-MetaFunction build-WarmupFunction build-WarmworkerFunction
 GOFLAGS_LAMBDA := -tags lambda.norpc -trimpath -ldflags "-s -w"
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants bench-data bench-neighbours bench-memory fuzz-cube soak clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
+.PHONY: run token page build test test-repeat fuzz lint bench bench-tenants bench-data bench-warmup bench-neighbours bench-memory fuzz-cube soak clean $(addprefix build-,$(FUNCTIONS)) $(SAM_TARGETS)
 
 ## run: the API on 127.0.0.1:3000 with a real Cube, demo data and a Secrets
 ## Manager emulator (PORT and CUBE_PORT change the ports; LISTEN=0.0.0.0
-## lets containers, sam local's, reach it); Ctrl-C stops it all
+## lets containers, sam local's, reach it; CUBES=3 starts three Cubes over
+## the same data, each a deployment the API routes projects to); Ctrl-C
+## stops it all
 run:
 	@mkdir -p bin
 	$(GO) build -o bin/devstack ./cmd/devstack
@@ -43,6 +45,7 @@ build-LoadFunction: build-load
 build-DryRunFunction: build-dryrun
 build-MetaFunction: build-meta
 build-WarmupFunction: build-warmup
+build-WarmworkerFunction: build-warmworker
 $(SAM_TARGETS):
 	@test -n "$(ARTIFACTS_DIR)" || { echo "$@: ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
 	@mkdir -p "$(ARTIFACTS_DIR)"
@@ -130,6 +133,16 @@ bench-tenants:
 ## STORE=clickhouse runs it on ClickHouse (installed when missing)
 bench-data:
 	$(GO) test -run '^$$' -bench 'Data' -benchtime 1x -count 1 -timeout 600m ./test/volume/
+
+## bench-warmup: the warm-up's fan-out over 3 local Cubes: 1,000 projects of
+## 300 events (WARMUP_PROJECTS, WARMUP_EVENTS), planned into the FIFO queue
+## (moto) and warmed by the worker's handler, 2 batches of 10 projects at once
+## per Cube, 4 queries each; prints the total time, projects per minute per
+## Cube, the most queries in flight per Cube, how many dashboard queries are
+## then answered from Cube's cache, and a first dashboard opening after it
+## beside one without it. Its data is generated once into .local/bench-warmup.
+bench-warmup:
+	$(GO) test -run '^$$' -bench 'Warmup' -benchtime 1x -count 1 -timeout 60m ./test/warmup/
 
 ## bench-neighbours: project 2's cached dashboard answers through the API
 ## alone for NEIGHBOURS_DURATION (60s), then as long beside project 1 at

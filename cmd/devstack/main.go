@@ -117,6 +117,12 @@ func run(args []string) error {
 	if err := stack.GenerateData(ctx, root, dataDir, os.Stderr); err != nil {
 		return err
 	}
+	// Beside the events: the demo funnels, copied once; the folder is then
+	// the user's, read again by Cube and the API while the stack runs.
+	funnelsDir := filepath.Join(filepath.Dir(dataDir), "funnels")
+	if err := stack.SeedFunnels(root, funnelsDir); err != nil {
+		return err
+	}
 	// Beside the data folder rather than in it: the folder is the events'.
 	// Rotated now and at its size bound; a stack already running keeps its
 	// own, and this one takes cube-2.log.
@@ -128,7 +134,7 @@ func run(args []string) error {
 	cubeLogPath := cubeLog.Path()
 	apiEnv := configFromEnv(os.Getenv)
 	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir, Host: host, APIPort: apiPort, CubePort: cubePort, Cubes: cubes, Log: os.Stdout, CubeLog: cubeLog, Env: apiEnv,
-		SuperviseCube: true, CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})
+		FunnelsDir: funnelsDir, SuperviseCube: true, CORSAllowOrigins: origins(os.Getenv("CORS_ALLOW_ORIGINS"))})
 	if err != nil {
 		return fmt.Errorf("%w (Cube's log: %s)", err, cubeLogPath)
 	}
@@ -150,6 +156,7 @@ func run(args []string) error {
 product analytics API ready at %s in %.1fs (%s, Secrets Manager emulator at %s, Cube log in %s)
 
 The Audience and Behavior dashboards: open %s/
+Funnels: %s/<project id>/*.yml (project 1 has the demo funnel), read again within 30 s of a change
 
 Try the API (%s):
 
@@ -160,7 +167,7 @@ Try the API (%s):
 
 %s
 Ctrl-C stops everything.
-`, s.APIURL, time.Since(start).Seconds(), cubesBanner(s), s.MotoURL, cubeLogPath, s.APIURL, about, s.APIURL, credential, seed.Body(seed.TrackedEvents),
+`, s.APIURL, time.Since(start).Seconds(), cubesBanner(s), s.MotoURL, cubeLogPath, s.APIURL, funnelsDir, about, s.APIURL, credential, seed.Body(seed.TrackedEvents),
 		samBanner(root, samEnv, host, s.APIURL))
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping...")

@@ -101,6 +101,14 @@ func startCube(ctx context.Context, o Options, port int, key string) (*child.Pro
 	env = append(env, "CUBE_TEST_MODEL="+testModel, "CUBE_QUERY_GUARD="+guard,
 		// The developer's own NODE_OPTIONS come after, and win.
 		"NODE_OPTIONS="+strings.TrimSpace(fmt.Sprintf("--max-old-space-size=%d %s", CubeHeapMB, os.Getenv("NODE_OPTIONS"))))
+	if o.FunnelsDir != "" {
+		// Absolute: Cube runs in cube/ and would read a relative one there.
+		funnels, err := filepath.Abs(o.FunnelsDir)
+		if err != nil {
+			return nil, "", fmt.Errorf("the funnels folder: %w", err)
+		}
+		env = append(env, "CUBE_FUNNELS_DIR="+funnels)
+	}
 	cmd.Env = append(env, o.CubeEnv...)
 	var log io.Writer = o.CubeLog
 	if o.Cubes > 1 {

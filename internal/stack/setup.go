@@ -2,8 +2,10 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,4 +126,38 @@ func GenerateData(ctx context.Context, root, dir string, log io.Writer, args ...
 		return fmt.Errorf("generating demo data: %w", err)
 	}
 	return nil
+}
+
+// DemoFunnels is the folder of the demo funnel definitions in the
+// repository: one folder per project, <project id>/*.yml, as the local
+// stack's funnels folder.
+const DemoFunnels = "cube/demo/funnels"
+
+// SeedFunnels copies the demo funnels into dir when dir does not exist
+// yet: once there, the folder is the user's, and their edits and
+// deletions are kept from one run to the next.
+func SeedFunnels(root, dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the funnels folder: %w", err)
+	}
+	src := filepath.Join(root, filepath.FromSlash(DemoFunnels))
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("reading the demo funnel %s: %w", rel, err)
+		}
+		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
+	})
 }

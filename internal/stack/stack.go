@@ -86,6 +86,10 @@ type Options struct {
 	WithoutQueryGuard bool
 	// Env adds API configuration (config.Variables) over the stack's own.
 	Env map[string]string
+	// FunnelsDir is the folder of the projects' funnel definitions,
+	// <dir>/<project id>/*.yml, which both Cube and the API read; empty:
+	// no funnels.
+	FunnelsDir string
 	// CubeEnv adds variables of Cube's (NAME=value), e.g. the bounds of its
 	// per-project state (cube/README.md), over the stack's own.
 	CubeEnv []string
@@ -294,6 +298,9 @@ func (s *Stack) APIEnv() map[string]string {
 	env["AWS_REGION"] = motoserver.Region
 	env["AWS_ACCESS_KEY_ID"] = "test"
 	env["AWS_SECRET_ACCESS_KEY"] = "test"
+	if s.opts.FunnelsDir != "" {
+		env["FUNNELS_SOURCE"], env["FUNNELS_DIR"] = "dir", s.opts.FunnelsDir
+	}
 	return env
 }
 

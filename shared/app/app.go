@@ -107,7 +107,20 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, rec *metric
 		callerKey.Prefetch()
 		checker = access.NewJWT(cfg.JWTOptions(callerKey.Get))
 	}
-	h := api.NewHandler(checker, cubes, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec, MaxInFlightPerProject: cfg.MaxInFlightPerProject})
+	funnelsCfg, err := config.LoadFunnels(o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	defs, err := funnelsCfg.Cache(ctx, sm, cfg.SecretOptions())
+	if err != nil {
+		return nil, fmt.Errorf("building the funnels' source: %w", err)
+	}
+	// A nil *funnels.Cache must not become a non-nil interface.
+	var funnelSets api.Funnels
+	if defs != nil {
+		funnelSets = defs
+	}
+	h := api.NewHandler(checker, cubes, log, api.Options{Endpoints: o.Endpoints, AnswerFits: o.AnswerFits, Metrics: rec, MaxInFlightPerProject: cfg.MaxInFlightPerProject, Funnels: funnelSets})
 	// Each dashboard opened marks its project for the warm-up, when the
 	// table of recently opened projects is configured.
 	return RecentMarks(ctx, o.Getenv, log, h)
