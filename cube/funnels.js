@@ -346,7 +346,7 @@ class Funnels {
 function modelFile(funnels) {
   const lines = [
     '// A project\'s funnels, written by cube/funnels.js from checked definitions.',
-    'import { funnelSql, funnelTitle } from \'./funnelSql\';',
+    'import { funnelSql, funnelTitle, funnelDate } from \'./funnelSql\';',
   ];
   for (const f of funnels) {
     if (!CUBE_NAME.test(f.name) || !Number.isInteger(f.seconds_to_convert)) throw new Error('an unchecked funnel reached the model');
@@ -365,7 +365,7 @@ cube(\`${f.name}\`, {
   },
   dimensions: {
     step: { sql: \`step\`, type: \`number\`, primaryKey: true, shown: true, title: \`Step\` },
-    date: { sql: \`x\`, type: \`time\`, title: \`Date\` },
+    date: { sql: \`x\`, type: \`time\`, ...funnelDate, title: \`Date\` },
   },
 });`);
   }

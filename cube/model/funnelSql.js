@@ -28,7 +28,7 @@
 // carries a chain to it; the stop is the first page view after P_1 that
 // is no step, or a step k >= 3 with P_(k-1) not before it; the level is the
 // count of steps with P_k before the stop.
-import { eventsTable } from './dialect';
+import { eventsTable, sql } from './dialect';
 
 const dialect = COMPILE_CONTEXT.sqlDialect || 'clickhouse';
 const HEX = /^(?:[0-9a-f]{2})+$/;
@@ -133,3 +133,8 @@ export const funnelTitle = (name) => {
   const words = String(name).replace(/_+/g, ' ').trim();
   return words.charAt(0).toUpperCase() + words.slice(1);
 };
+
+// funnelDate is what the funnel's date dimension adds: the model's time
+// field, so that the date filter the page views are scanned with compares
+// them as stored (DuckDB: bounds cast once, not every row; see dialect.js).
+export const funnelDate = sql.timeField;
