@@ -121,12 +121,26 @@ func (d Dir) Files(ctx context.Context, projectID int64) ([]File, error) {
 	return out, nil
 }
 
+// readFile reads a regular file at path, never what a link there names:
+// the file opened must be the one Lstat finds, so that a file swapped for
+// a link after the listing is not followed.
 func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	opened, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	there, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !there.Mode().IsRegular() || !os.SameFile(opened, there) {
+		return nil, fs.ErrNotExist
+	}
 	return readBounded(f)
 }
 
