@@ -23,16 +23,12 @@ import (
 	"productanalytics/internal/web"
 )
 
-// demoFunnelsDir holds the demo funnels in the repository, one folder per
-// project, as the local stack's funnels folder does.
-const demoFunnelsDir = "cube/demo/funnels"
-
 // demoFunnels returns the names of project's demo funnels: each file's
 // base name, as GitLab names a funnel (the demo's are already
 // parameterized).
 func demoFunnels(t *testing.T, project int64) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(demoFunnelsDir), fmt.Sprint(project)))
+	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(stack.DemoFunnels), fmt.Sprint(project)))
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
@@ -203,7 +199,7 @@ func funnelSteps(t *testing.T, name string, rows []map[string]any) []funnelStep 
 func TestFunnels(t *testing.T) {
 	want := demoFunnels(t, 1)
 	if len(want) == 0 {
-		t.Fatalf("no demo funnel for project 1 in %s", demoFunnelsDir)
+		t.Fatalf("no demo funnel for project 1 in %s", stack.DemoFunnels)
 	}
 	if got := metaFunnels(t, 1); !slices.Equal(got, want) {
 		t.Fatalf("the API's meta lists the funnels %q for project 1; the demo has %q", got, want)
@@ -358,7 +354,7 @@ func compareFunnel(t *testing.T, got shownFunnel, steps []funnelStep) {
 func TestFunnelPanelGuards(t *testing.T) {
 	names := demoFunnels(t, 1)
 	if len(names) == 0 {
-		t.Fatalf("no demo funnel for project 1 in %s", demoFunnelsDir)
+		t.Fatalf("no demo funnel for project 1 in %s", stack.DemoFunnels)
 	}
 	name := names[0]
 	const hostile = `<img src=x onerror="document.title='xss'"><b>Install</b>`

@@ -95,9 +95,7 @@ func run(m *testing.M) int {
 		func() error { return stack.InstallCube(ctx, root, os.Stderr) },
 		func() error { return stack.InstallPage(ctx, root, os.Stderr) },
 		func() error { return stack.GenerateData(ctx, root, dataDir, os.Stderr) },
-		func() error {
-			return os.CopyFS(funnelsDir, os.DirFS(filepath.Join(root, filepath.FromSlash(demoFunnelsDir))))
-		},
+		func() error { return stack.SeedFunnels(root, funnelsDir) },
 	} {
 		if err := step(); err != nil {
 			return fail(err)
@@ -121,9 +119,9 @@ func run(m *testing.M) int {
 		CORSAllowOrigins: []string{"http://" + staticHost.Addr().String()},
 		Root:             root, DataDir: dataDir, ContinueWait: cubeWait, TestModel: true, SlowQuery: slowQuery,
 		Env: map[string]string{"CUBE_WAIT_DEADLINE": apiWait.String(), "CUBE_REQUEST_TIMEOUT": apiWait.String(),
-			// Cube builds the funnels' cubes, the API lets their members through.
-			"FUNNELS_SOURCE": "dir", "FUNNELS_DIR": funnelsDir, "FUNNELS_TTL": funnelsRefresh.String()},
-		CubeEnv:    []string{"CUBE_FUNNELS_DIR=" + funnelsDir, fmt.Sprintf("CUBE_FUNNELS_REFRESH=%d", int(funnelsRefresh/time.Second))},
+			"FUNNELS_TTL": funnelsRefresh.String()},
+		FunnelsDir: funnelsDir,
+		CubeEnv:    []string{fmt.Sprintf("CUBE_FUNNELS_REFRESH=%d", int(funnelsRefresh/time.Second))},
 		Dashboards: append(web.Dashboards(), slowDashboard),
 		Log:        apiLogs, CubeLog: cubeLog,
 	})
