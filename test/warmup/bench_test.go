@@ -156,8 +156,12 @@ func BenchmarkWarmup(b *testing.B) {
 		fmt.Printf("  total %s for %d queries warmed (%d failed): within the 15-minute schedule: %v\n", took.Round(time.Second), ok, qfailed, took < 15*time.Minute)
 
 		checkStart := time.Now()
-		cached, total := checkCached(b, s.APIURL, projects, start, checkStart)
+		cached, total, misses := checkCached(b, s.APIURL, projects, start, checkStart)
 		fmt.Printf("  then %d of %d dashboard queries answered from Cube's cache, computed by the warm-up (checked in %s)\n", cached, total, time.Since(checkStart).Round(time.Second))
+		if len(misses) > 0 {
+			fmt.Printf("  not from the warm-up's answer: %s\n", strings.Join(misses[:min(len(misses), 10)], "; "))
+		}
+		fmt.Printf("  Cube's memory: %s\n", memoryLines(cubeLog.String()))
 
 		warmMs, coldMs := openings(b, s.APIURL, projects, probes)
 		fmt.Printf("  a first dashboard opening (%d panels at once), median of %d: %.0f ms after the warm-up, %.0f ms without it (%.1fx)\n",
@@ -270,13 +274,15 @@ func summaries(logs string) (ok, failed int) {
 // checkCached loads every dashboard query of projects 1..n through the API
 // and counts those whose every result was computed between from and to:
 // by the warm-up, answered from Cube's cache.
-func checkCached(b *testing.B, apiURL string, n int, from, to time.Time) (cached, total int) {
+func checkCached(b *testing.B, apiURL string, n int, from, to time.Time) (cached, total int, misses []string) {
 	type job struct {
 		project int64
+		name    string
 		query   []byte
 	}
 	jobs := make(chan job)
 	var hits, all atomic.Int64
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range checkers {
 		wg.Go(func() {
@@ -291,19 +297,44 @@ func checkCached(b *testing.B, apiURL string, n int, from, to time.Time) (cached
 				}
 				if l.cachedBefore(to) && !l.refresh[0].Before(from) {
 					hits.Add(1)
+					continue
 				}
+				mu.Lock()
+				misses = append(misses, fmt.Sprintf("project %d %s: %d computed at %v", j.project, j.name, l.status, l.refresh))
+				mu.Unlock()
 			}
 		})
 	}
 	queries := dashboards.Queries(time.Now())
 	for p := int64(1); p <= int64(n); p++ {
 		for _, q := range queries {
-			jobs <- job{p, q.Query}
+			jobs <- job{p, q.Name, q.Query}
 		}
 	}
 	close(jobs)
 	wg.Wait()
-	return int(hits.Load()), int(all.Load())
+	return int(hits.Load()), int(all.Load()), misses
+}
+
+// memoryLines sums up Cube's memory lines (cube/README.md, Cube's
+// memory), which carry no deployment's name: the most any one Cube held in
+// its result cache, and had evicted from it.
+func memoryLines(log string) string {
+	var cacheMB, evicted, answers, tenants float64
+	for l := range strings.SplitSeq(log, "\n") {
+		var m struct {
+			Message       string  `json:"message"`
+			ResultCacheMB float64 `json:"resultCacheMB"`
+			Evicted       float64 `json:"evicted"`
+			Answers       float64 `json:"answers"`
+			Tenants       float64 `json:"tenants"`
+		}
+		if json.Unmarshal([]byte(l), &m) == nil && m.Message == "Cube memory" {
+			cacheMB, evicted = max(cacheMB, m.ResultCacheMB), max(evicted, m.Evicted)
+			answers, tenants = max(answers, m.Answers), max(tenants, m.Tenants)
+		}
+	}
+	return fmt.Sprintf("at most %.1f MB in a Cube's result cache, %.0f answers, %.0f projects; %.0f evicted by one Cube", cacheMB, answers, tenants, evicted)
 }
 
 // openings times a first dashboard opening (every panel at once, as the
