@@ -43,11 +43,16 @@ const check = (window, targets) => {
 const range = (n) => Array.from({ length: n }, (_, i) => i + 1);
 
 // DuckDB: window functions over each user's page views, one layer a step.
+// Only the rows the scan can reach go through the layers: a user's page
+// views of the steps before the first page view that is no step after
+// the user's first view of step 1 (where the scan stops); users without
+// step 1 drop out. Most page views are of other pages, so the layers sort
+// a small part of the range.
 const duckdb = (table, dateFilter, window, targets) => {
   const n = targets.length;
   const before = 'PARTITION BY u ORDER BY i ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING';
   const stepOf = `CASE ${targets.map((t, k) => `WHEN page_urlpath = decode(unhex('${t}')) THEN ${k + 1}`).join(' ')} ELSE 0 END`;
-  const layers = [`l1 AS (SELECT *, j = 1 AS r1, max(CASE WHEN j = 1 THEN t END) OVER (${before}) AS b1 FROM ev)`];
+  const layers = [`l1 AS (SELECT *, j = 1 AS r1, max(CASE WHEN j = 1 THEN t END) OVER (${before}) AS b1 FROM kept)`];
   for (let k = 2; k <= n; k += 1) {
     const reach = `(j = ${k} AND t <= b${k - 1} + ${window})`;
     layers.push(`l${k} AS (SELECT *, coalesce(${reach}, false) AS r${k}, max(CASE WHEN ${reach} THEN b${k - 1} END) OVER (${before}) AS b${k} FROM l${k - 1})`);
@@ -55,22 +60,37 @@ const duckdb = (table, dateFilter, window, targets) => {
   const firsts = range(n).map((k) => `min(CASE WHEN r${k} THEN i END) OVER (PARTITION BY u) AS p${k}`).join(', ');
   const stops = range(n).filter((k) => k >= 3).map((k) => ` OR (j = ${k} AND (p${k - 1} IS NULL OR p${k - 1} >= i))`).join('');
   const level = range(n).map((k) => `(CASE WHEN p${k} IS NOT NULL AND (stop_at IS NULL OR p${k} < stop_at) THEN 1 ELSE 0 END)`).join(' + ');
-  return `WITH ev AS (
-    SELECT domain_userid AS u, derived_tstamp AS ts, epoch_ms(derived_tstamp) // 1000 AS t, ${stepOf} AS j,
-      row_number() OVER (PARTITION BY domain_userid ORDER BY derived_tstamp, event_id) AS i
+  return `WITH ev AS MATERIALIZED (
+    SELECT domain_userid AS u, derived_tstamp AS ts, event_id AS id, epoch_ms(derived_tstamp) // 1000 AS t, ${stepOf} AS j
     FROM ${table}
     WHERE event = 'page_view' AND ${dateFilter}
   ),
+  first_ts AS (SELECT u, min(ts) AS fts FROM ev WHERE j = 1 GROUP BY u),
+  first1 AS (
+    SELECT ev.u, f.fts, min(ev.id) AS fid FROM ev JOIN first_ts f ON ev.u = f.u AND ev.ts = f.fts
+    WHERE ev.j = 1 GROUP BY ev.u, f.fts
+  ),
+  others AS (
+    SELECT ev.u, ev.ts, ev.id FROM ev JOIN first1 f ON ev.u = f.u
+    WHERE ev.j = 0 AND (ev.ts > f.fts OR (ev.ts = f.fts AND ev.id > f.fid))
+  ),
+  zero_ts AS (SELECT u, min(ts) AS zts FROM others GROUP BY u),
+  zero AS (SELECT o.u, z.zts, min(o.id) AS zid FROM others o JOIN zero_ts z ON o.u = z.u AND o.ts = z.zts GROUP BY o.u, z.zts),
+  kept AS (
+    SELECT ev.u, ev.ts, ev.t, ev.j, row_number() OVER (PARTITION BY ev.u ORDER BY ev.ts, ev.id) AS i
+    FROM ev JOIN first1 f ON ev.u = f.u LEFT JOIN zero z ON ev.u = z.u
+    WHERE ev.j > 0 AND (z.zts IS NULL OR ev.ts < z.zts OR (ev.ts = z.zts AND ev.id < z.zid))
+  ),
   ${layers.join(',\n  ')},
-  firsts AS (SELECT u, ts, i, j, ${firsts} FROM l${n}),
+  firsts AS (SELECT u, i, j, ${firsts} FROM l${n}),
   users AS (
-    SELECT u, max(ts) AS last, ${range(n).map((k) => `min(p${k}) AS p${k}`).join(', ')},
-      min(CASE WHEN i > p1 AND (j = 0${stops}) THEN i END) AS stop_at
+    SELECT u, ${range(n).map((k) => `min(p${k}) AS p${k}`).join(', ')},
+      min(CASE WHEN i > p1 AND (false${stops}) THEN i END) AS stop_at
     FROM firsts GROUP BY u
   ),
-  levels AS (SELECT last, ${level} AS level FROM users)
-  SELECT s.step AS step, count(*) FILTER (WHERE levels.level >= s.step) AS total, max(levels.last) AS x
-  FROM (SELECT unnest(range(1, ${n + 1})) AS step) AS s CROSS JOIN levels
+  levels AS (SELECT ${level} AS level FROM users)
+  SELECT s.step AS step, count(levels.level) FILTER (WHERE levels.level >= s.step) AS total, (SELECT max(ts) FROM ev) AS x
+  FROM (SELECT unnest(range(1, ${n + 1})) AS step) AS s LEFT JOIN levels ON true
   GROUP BY s.step`;
 };
 
