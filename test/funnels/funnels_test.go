@@ -366,3 +366,48 @@ func TestDefinitionsApplyWithoutRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestListing: the API lists a project's funnels in GitLab's shape, and
+// none of another project's.
+func TestListing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type listed struct {
+		Name  string   `json:"name"`
+		SQL   string   `json:"sql"`
+		Steps []string `json:"steps"`
+	}
+	list := func(project int64) []listed {
+		t.Helper()
+		a, err := call(ctx, apiURL(duck, project, "funnels"), token(project), "")
+		if err != nil || a.status != http.StatusOK {
+			t.Fatalf("listing project %d: %v %s", project, err, a)
+		}
+		var out []listed
+		if err := json.Unmarshal(a.body, &out); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+		return out
+	}
+	one := list(withFunnels)
+	var names []string
+	for _, f := range one {
+		names = append(names, f.Name)
+		if f.Name == "install_with_docker" && (!strings.Contains(f.SQL, "windowFunnel(600, 'strict_order')") ||
+			strings.Join(f.Steps, "|") != "page_urlpath = '/'|page_urlpath = '/install'|page_urlpath = '/install/docker'") {
+			t.Errorf("listed %+v", f)
+		}
+	}
+	if !slices.Equal(names, []string{"install", "install_with_docker", "quick_install"}) {
+		t.Errorf("project 1 lists %v", names)
+	}
+	for _, f := range list(withoutFunnels) {
+		if slices.Contains(names, f.Name) {
+			t.Errorf("project 2 lists project 1's %s", f.Name)
+		}
+	}
+	a, err := call(ctx, apiURL(duck, withFunnels, "funnels"), token(withoutFunnels), "")
+	if err != nil || a.status != http.StatusNotFound {
+		t.Errorf("project 1's listing with project 2's token: %v %s", err, a)
+	}
+}

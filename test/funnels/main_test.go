@@ -31,7 +31,8 @@ const (
 var (
 	root string
 	// duck and click are the stacks: Cube on DuckDB files, and Cube on
-	// the ClickHouse server; both read the funnels of funnelsDir.
+	// the ClickHouse server; both, and their APIs, read the funnels of
+	// funnelsDir.
 	duck, click *stack.Stack
 	server      *clickhouse.Server
 	funnelsDir  string
@@ -124,15 +125,14 @@ func run(m *testing.M) int {
 		}
 	}
 
-	cubeEnv := []string{"CUBE_FUNNELS_DIR=" + funnelsDir}
 	var wg sync.WaitGroup
 	var duckErr, clickErr error
 	wg.Go(func() {
-		duck, duckErr = stack.Start(ctx, stack.Options{Root: root, DataDir: duckDir, Log: logs, CubeLog: duckLog, CubeEnv: cubeEnv})
+		duck, duckErr = stack.Start(ctx, stack.Options{Root: root, DataDir: duckDir, Log: logs, CubeLog: duckLog, FunnelsDir: funnelsDir})
 	})
 	wg.Go(func() {
 		click, clickErr = stack.Start(ctx, stack.Options{
-			Root: root, DataDir: duckDir, Log: logs, CubeLog: clickLog, CubeEnv: cubeEnv,
+			Root: root, DataDir: duckDir, Log: logs, CubeLog: clickLog, FunnelsDir: funnelsDir,
 			ClickHouse: &stack.ClickHouse{URL: server.URL, PasswordKey: passwordKey},
 		})
 	})
