@@ -36,6 +36,8 @@ var (
 	duck, click *stack.Stack
 	server      *clickhouse.Server
 	funnelsDir  string
+	// eventsDir is the folder of the projects' DuckDB files.
+	eventsDir string
 	// views are project 1's page views, as both stores hold them.
 	views []pageView
 	// end is the data's last day.
@@ -63,6 +65,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	duckDir, csvDir, chDir := filepath.Join(tmp, "events"), filepath.Join(tmp, "csv"), filepath.Join(tmp, "clickhouse")
+	eventsDir = duckDir
 	funnelsDir = filepath.Join(tmp, "funnels")
 	for _, d := range []string{duckDir, chDir} {
 		if err := os.Mkdir(d, 0o700); err != nil {
