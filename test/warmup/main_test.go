@@ -266,6 +266,7 @@ type loaded struct {
 	status  int
 	body    []byte
 	refresh []time.Time // each result's lastRefreshTime
+	sent    time.Time
 	took    time.Duration
 }
 
@@ -285,7 +286,7 @@ func load(ctx context.Context, apiURL string, project int64, query []byte) (load
 		return loaded{}, fmt.Errorf("loading project %d: %w", project, err)
 	}
 	defer resp.Body.Close()
-	l := loaded{status: resp.StatusCode}
+	l := loaded{status: resp.StatusCode, sent: start}
 	if l.body, err = io.ReadAll(resp.Body); err != nil {
 		return l, fmt.Errorf("reading project %d's answer: %w", project, err)
 	}
