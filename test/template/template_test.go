@@ -619,13 +619,13 @@ func TestWarmupSchedule(t *testing.T) {
 func variablesOf(id string) []string {
 	switch id {
 	case "LoadFunction":
-		return slices.Concat(config.Variables(), config.RecentVariables())
+		return slices.Concat(config.Variables(), config.RecentVariables(), config.FunnelsVariables())
 	case "WarmupFunction":
 		return slices.Concat(config.CubeVariables(), config.WarmupPlanVariables())
 	case "WarmworkerFunction":
 		return slices.Concat(config.CubeVariables(), config.WarmupWorkerVariables())
 	}
-	return config.Variables()
+	return slices.Concat(config.Variables(), config.FunnelsVariables())
 }
 
 func loadConfig(id string, env map[string]string) (config.Config, error) {
@@ -662,6 +662,12 @@ func grants(id string) map[string]bool {
 	}
 	if _, api := endpointOf[id]; api {
 		want["secretsmanager:GetSecretValue !Ref CallerTokenSecretArn"] = true
+		// The funnel definitions (config.LoadFunnels): the bucket's
+		// prefix, or the GitLab token's secret.
+		want["s3:ListBucket !Sub arn:${AWS::Partition}:s3:::${FunnelsBucket}"] = true
+		want["s3:ListBucket condition map[StringLike:map[s3:prefix:map[Fn::Sub:${FunnelsPrefix}*]]]"] = true
+		want["s3:GetObject !Sub arn:${AWS::Partition}:s3:::${FunnelsBucket}/${FunnelsPrefix}*"] = true
+		want["secretsmanager:GetSecretValue !Ref FunnelsGitLabTokenSecretArn"] = true
 	}
 	return want
 }
@@ -715,7 +721,14 @@ func policyGrants(t *testing.T, id string, i int, pol any) []string {
 	var out []string
 	for j, s := range branches(stmts) {
 		st, _ := s.(map[string]any)
-		if st["Effect"] != "Allow" || len(st) != 3 {
+		keys := len(st)
+		if c, ok := st["Condition"]; ok && slices.Contains(list(st["Action"]), any("s3:ListBucket")) {
+			// Listing is bounded to the funnels' prefix: the one
+			// condition allowed, written into the grant.
+			keys--
+			out = append(out, fmt.Sprintf("s3:ListBucket condition %v", c))
+		}
+		if st["Effect"] != "Allow" || keys != 3 {
 			t.Errorf("%s: policy %d statement %d: %v; want only Effect: Allow, Action, Resource", id, i, j, st)
 			continue
 		}
@@ -723,6 +736,14 @@ func policyGrants(t *testing.T, id string, i int, pol any) []string {
 			name, isRef := ref(r)
 			if att, isAtt := getAtt(r); isAtt {
 				name = att
+			}
+			if m, ok := r.(map[string]any); ok && len(m) == 1 {
+				if sub, ok := m["Fn::Sub"].(string); ok {
+					for _, a := range list(st["Action"]) {
+						out = append(out, fmt.Sprintf("%v !Sub %s", a, sub))
+					}
+					continue
+				}
 			}
 			if !isRef && name == "" {
 				t.Errorf("%s: policy %d statement %d: resource %v is neither a !Ref nor a !GetAtt", id, i, j, r)
