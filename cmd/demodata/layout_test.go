@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"productanalytics/internal/eventsdb"
+	"productanalytics/internal/stack"
 )
 
 // sessionsByDefinition is a project's sessions as cube/model/Sessions.js
@@ -91,6 +92,12 @@ func queryNumber(t *testing.T, db, query string) float64 {
 func TestLoadsCompressedCSV(t *testing.T) {
 	t.Setenv("LOAD_EVENTS_PART_ROWS", "300")
 	ctx := context.Background()
+	// The loader's DuckDB binding: this test may run before anything
+	// else installed it.
+	var install bytes.Buffer
+	if err := stack.InstallNodeModules(ctx, filepath.Join("..", "..", "cube"), "Cube's node modules", &install); err != nil {
+		t.Fatalf("%v\n%s", err, install.String())
+	}
 	dir := t.TempDir()
 	csvPath := filepath.Join(dir, "project_8.csv.gz")
 	end := time.Date(2025, 1, 31, 0, 0, 0, 0, time.UTC)
