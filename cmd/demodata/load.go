@@ -87,6 +87,11 @@ func loadAtomically(ctx context.Context, l Loader, dir string, files []projectFi
 		for _, j := range jobs {
 			os.Remove(j.dbPath)
 			os.Remove(j.dbPath + ".wal")
+			// What a loader stopped half way leaves beside the file:
+			// a large project's staging copy and the sort's spill.
+			os.Remove(j.dbPath + ".staging")
+			os.Remove(j.dbPath + ".staging.wal")
+			os.RemoveAll(j.dbPath + ".tmp")
 		}
 	}
 	cleanup() // leftovers from a killed run with a recycled pid

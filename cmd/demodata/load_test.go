@@ -53,6 +53,12 @@ func (f *fakeLoader) load(dbPath string, file projectFile) error {
 			}
 		}
 	}
+	if file.id == f.failOn || f.cancel != nil {
+		// A loader stopped half way leaves a large project's staging
+		// copy and its sort's spill beside the file.
+		os.WriteFile(dbPath+".staging", []byte("staging"), 0o644)
+		os.MkdirAll(filepath.Join(dbPath+".tmp", "spill"), 0o755)
+	}
 	if file.id == f.failOn {
 		return errors.New("boom")
 	}
