@@ -58,6 +58,28 @@ func TestSameAnswers(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	d := startDuckDB(t, ctx)
+	file := eventsdb.Path(d.dataDir, answersProject)
+	checkAnswers(t, ctx, d.stack, d.events, d.end, "duckdb", func(sts []statement) (map[string]storeRun, error) {
+		runs, _, err := runAnchor(ctx, d.root, file, anchorMemory, 0, sts)
+		return runs, err
+	})
+}
+
+// duckDBProject is the checked project generated, loaded into DuckDB and
+// served by a local stack.
+type duckDBProject struct {
+	root, dataDir string
+	end           time.Time
+	events        []event
+	stack         *stack.Stack
+}
+
+// startDuckDB generates the checked project (its window ending now, its
+// events keeping their milliseconds), loads it as the generator does and
+// starts a stack over it, closed when the test ends.
+func startDuckDB(t *testing.T, ctx context.Context) duckDBProject {
+	t.Helper()
 	root, err := rootDir()
 	if err != nil {
 		t.Fatal(err)
@@ -65,11 +87,10 @@ func TestSameAnswers(t *testing.T) {
 	tmp := t.TempDir()
 	dataDir, csvDir := filepath.Join(tmp, "events"), filepath.Join(tmp, "csv")
 	end := time.Now().UTC().Truncate(time.Second)
-	args := generatorArgs(end, false)
 	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
-	evs := csvEvents(t, ctx, root, csvDir, end, args)
+	evs := csvEvents(t, ctx, root, csvDir, end, generatorArgs(end, false))
 	if err := loadDuckDB(ctx, root, dataDir, answersProject, filepath.Join(csvDir, fmt.Sprintf("project_%d.csv", answersProject))); err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +98,8 @@ func TestSameAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	file := eventsdb.Path(dataDir, answersProject)
-	checkAnswers(t, ctx, s, evs, end, "duckdb", func(sts []statement) (map[string]storeRun, error) {
-		runs, _, err := runAnchor(ctx, root, file, anchorMemory, 0, sts)
-		return runs, err
-	})
+	t.Cleanup(func() { s.Close() })
+	return duckDBProject{root: root, dataDir: dataDir, end: end, events: evs, stack: s}
 }
 
 // TestSameAnswersClickHouse: the same on ClickHouse (Debian's server,

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,26 +21,8 @@ func TestRollupReads(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	root, err := rootDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	dataDir, csvDir := filepath.Join(tmp, "events"), filepath.Join(tmp, "csv")
-	end := time.Now().UTC().Truncate(time.Second)
-	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-	evs := csvEvents(t, ctx, root, csvDir, end, generatorArgs(end, false))
-	if err := loadDuckDB(ctx, root, dataDir, answersProject, filepath.Join(csvDir, fmt.Sprintf("project_%d.csv", answersProject))); err != nil {
-		t.Fatal(err)
-	}
-	s, err := stack.Start(ctx, stack.Options{Root: root, DataDir: dataDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-
+	d := startDuckDB(t, ctx)
+	s, evs, end := d.stack, d.events, d.end
 	last := end.Format(time.DateOnly)
 	first := end.AddDate(0, 0, -30).Format(time.DateOnly)
 	days := fmt.Sprintf(`[{"member":"TrackedEvents.derivedTstamp","operator":"inDateRange","values":[%q,%q]}]`, first, last)
