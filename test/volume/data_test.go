@@ -2,8 +2,6 @@ package volume
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"productanalytics/internal/eventsdb"
+	"productanalytics/internal/stack"
 )
 
 // The benchmark's projects: one per size, over the same 90 days, ending
@@ -70,36 +68,6 @@ func (d dataset) generatorArgs() []string {
 	}
 }
 
-// generatorVersion is a digest of what decides the data: the generator's
-// sources, the DuckDB loader and the tables' DDL. A change to any of them
-// makes new data.
-func generatorVersion(root string) (string, error) {
-	var files []string
-	for _, pattern := range []string{"cmd/demodata/*.go", "cube/scripts/load-events.js", "cube/schema/*"} {
-		m, err := filepath.Glob(filepath.Join(root, pattern))
-		if err != nil {
-			return "", err
-		}
-		for _, f := range m {
-			if !strings.HasSuffix(f, "_test.go") {
-				files = append(files, f)
-			}
-		}
-	}
-	slices.Sort(files)
-	h := sha256.New()
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("reading %s for the data's version: %w", f, err)
-		}
-		rel, _ := filepath.Rel(root, f)
-		fmt.Fprintf(h, "%s %d\n", rel, len(b))
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12], nil
-}
-
 // cacheDir is where the benchmark keeps its data.
 func cacheDir(root string) string { return filepath.Join(root, ".local", "bench-data") }
 
@@ -107,7 +75,7 @@ func cacheDir(root string) string { return filepath.Join(root, ".local", "bench-
 // it is not there for this version of the generator. Data of the same
 // size from another version is removed: it would never be read again.
 func prepareData(ctx context.Context, root string, size int, log io.Writer) (dataset, error) {
-	version, err := generatorVersion(root)
+	version, err := stack.DataVersion(root)
 	if err != nil {
 		return dataset{}, err
 	}

@@ -61,7 +61,7 @@ const (
 // warm-up beside one of a project never warmed.
 //
 // Run with make bench-warmup. Its data is generated once into
-// .local/bench-warmup and kept.
+// .local/bench-warmup (per version of the generator and loader) and kept.
 func BenchmarkWarmup(b *testing.B) {
 	projects := intEnv(b, "WARMUP_PROJECTS", defaultProjects)
 	events := intEnv(b, "WARMUP_EVENTS", defaultEvents)
@@ -69,7 +69,13 @@ func BenchmarkWarmup(b *testing.B) {
 	probes := intEnv(b, "WARMUP_PROBES", defaultProbes)
 	ctx := context.Background()
 
-	dir := filepath.Join(root, ".local", "bench-warmup", fmt.Sprintf("events-%d", events))
+	// Named after the data's version: files an older loader wrote lack
+	// tables the model reads.
+	version, err := stack.DataVersion(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(root, ".local", "bench-warmup", fmt.Sprintf("events-%d-%s", events, version))
 	genStart := time.Now()
 	if err := generate(ctx, dir, projects+probes, events); err != nil {
 		b.Fatal(err)
