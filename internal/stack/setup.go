@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"productanalytics/internal/eventsdb"
 	"productanalytics/internal/web"
@@ -102,17 +103,39 @@ func TestData(ctx context.Context, root, prefix string, log io.Writer, args ...s
 	return tmp, dataDir, nil
 }
 
-// GenerateData writes the demo events into the folder dir, one DuckDB file
-// per project, when it holds no project's file yet. The generator loads
-// every project into temporary files and renames them into place only once
-// all loaded, so an interrupted run never leaves a half-written database.
+// GenerateData writes the demo events into the folder dir (one DuckDB file
+// per project, cmd/demodata's flags args) when it holds no project's file
+// yet. The generator loads every project into temporary files and renames
+// them into place only once all loaded, so an interrupted run never leaves
+// a half-written database. Data it generated records the
+// version of the generator and loader that made it (DataVersion, with
+// args) beside the files; when that is no longer the current one, its
+// projects are generated again: an older loader's files lack tables the
+// model reads. Projects put there by other means are left alone.
 func GenerateData(ctx context.Context, root, dir string, log io.Writer, args ...string) error {
 	projects, err := eventsdb.Projects(dir)
 	if err != nil {
 		return err
 	}
+	version, err := DataVersion(root)
+	if err != nil {
+		return err
+	}
+	version = strings.Join(append([]string{version}, args...), " ")
+	stamp := filepath.Join(dir, dataVersionFile)
 	if len(projects) > 0 {
-		return nil
+		made, err := os.ReadFile(stamp)
+		if err != nil || string(made) == version {
+			return nil // not generated here, or current
+		}
+		fmt.Fprintln(log, "the demo data was made by another version of the generator or loader: generating it again...")
+		for _, p := range projects {
+			for _, f := range []string{eventsdb.Path(dir, p), eventsdb.Path(dir, p) + ".wal"} {
+				if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("removing the old demo data: %w", err)
+				}
+			}
+		}
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -125,8 +148,15 @@ func GenerateData(ctx context.Context, root, dir string, log io.Writer, args ...
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("generating demo data: %w", err)
 	}
+	if err := os.WriteFile(stamp, []byte(version), 0o644); err != nil {
+		return fmt.Errorf("recording the demo data's version: %w", err)
+	}
 	return nil
 }
+
+// dataVersionFile, beside generated projects, holds the version that made
+// them.
+const dataVersionFile = ".data-version"
 
 // DemoFunnels is the folder of the demo funnel definitions in the
 // repository: one folder per project, <project id>/*.yml, as the local
