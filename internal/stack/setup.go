@@ -109,7 +109,7 @@ func TestData(ctx context.Context, root, prefix string, log io.Writer, args ...s
 // them into place only once all loaded, so an interrupted run never leaves
 // a half-written database. Data it generated records the
 // version of the generator and loader that made it (DataVersion, with
-// args) beside the files; when that is no longer the current one, its
+// args) beside the folder; when that is no longer the current one, its
 // projects are generated again: an older loader's files lack tables the
 // model reads. Projects put there by other means are left alone.
 func GenerateData(ctx context.Context, root, dir string, log io.Writer, args ...string) error {
@@ -122,7 +122,7 @@ func GenerateData(ctx context.Context, root, dir string, log io.Writer, args ...
 		return err
 	}
 	version = strings.Join(append([]string{version}, args...), " ")
-	stamp := filepath.Join(dir, dataVersionFile)
+	stamp := versionFile(dir)
 	if len(projects) > 0 {
 		made, err := os.ReadFile(stamp)
 		if err != nil || string(made) == version {
@@ -154,9 +154,9 @@ func GenerateData(ctx context.Context, root, dir string, log io.Writer, args ...
 	return nil
 }
 
-// dataVersionFile, beside generated projects, holds the version that made
-// them.
-const dataVersionFile = ".data-version"
+// versionFile holds the version that made the projects in dir: beside the
+// folder, not in it, since the folder holds the projects' files only.
+func versionFile(dir string) string { return filepath.Clean(dir) + ".version" }
 
 // DemoFunnels is the folder of the demo funnel definitions in the
 // repository: one folder per project, <project id>/*.yml, as the local

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,7 +26,7 @@ func TestGenerateDataAgain(t *testing.T) {
 	}
 	dir := t.TempDir()
 	file := eventsdb.Path(dir, 3)
-	stamp := filepath.Join(dir, dataVersionFile)
+	stamp := versionFile(dir)
 	generate := func() time.Time {
 		t.Helper()
 		if err := GenerateData(ctx, root, dir, &log, "-projects", "3:200"); err != nil {
