@@ -65,14 +65,10 @@ func (h *Handler) listFunnels(w http.ResponseWriter, r *http.Request, idText str
 		w.Header().Set("Allow", "GET")
 		return answer{}, ErrMethod
 	}
-	projectID, err := request.ProjectID(idText)
+	projectID, err := h.authorize(r, idText, o)
 	if err != nil {
 		return answer{}, err
 	}
-	if err := h.access.CheckProject(r.Context(), r.Header, projectID); err != nil {
-		return answer{}, err
-	}
-	o.projectID = projectID
 	list := []listedFunnel{}
 	if h.opts.Funnels != nil {
 		set, err := h.opts.Funnels.Set(r.Context(), projectID)

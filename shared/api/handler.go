@@ -161,14 +161,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, requestID string
 	}
 	// Access first, so that a refused caller learns nothing of the request's
 	// validity, and waits for no body.
-	projectID, err := request.ProjectID(idText)
+	projectID, err := h.authorize(r, idText, o)
 	if err != nil {
 		return answer{}, err
 	}
-	if err := h.access.CheckProject(r.Context(), r.Header, projectID); err != nil {
-		return answer{}, err
-	}
-	o.projectID = projectID
 	call, err := request.Read(w, r, idText, endpoint != cube.Meta)
 	if err != nil {
 		return answer{}, err
@@ -353,4 +349,18 @@ func saneID(s string) bool {
 		}
 	}
 	return true
+}
+
+// authorize reads the path's project id and checks that the caller may
+// read that project, which o then names.
+func (h *Handler) authorize(r *http.Request, idText string, o *outcome) (int64, error) {
+	projectID, err := request.ProjectID(idText)
+	if err != nil {
+		return 0, err
+	}
+	if err := h.access.CheckProject(r.Context(), r.Header, projectID); err != nil {
+		return 0, err
+	}
+	o.projectID = projectID
+	return projectID, nil
 }
