@@ -193,7 +193,10 @@ func TestStoresAnswerTheReference(t *testing.T) {
 					if !slices.Equal(got, want) {
 						t.Errorf("counts by step %v, computed %v", got, want)
 					}
-					if want[0] == 0 || want[len(want)-1] == 0 || want[len(want)-1] == want[0] {
+					// Every range reaches a second step and loses users on the
+					// way; the whole window reaches the last step too (a shorter
+					// range may not).
+					if want[0] == 0 || want[1] == 0 || want[len(want)-1] == want[0] || (r.name == "30 days" && want[len(want)-1] == 0) {
 						t.Errorf("the data shows no funnel: %v", want)
 					}
 				})

@@ -89,10 +89,11 @@ func run(m *testing.M) int {
 	if err := stack.InstallCube(ctx, root, os.Stderr); err != nil {
 		return fail(err)
 	}
-	// Whole seconds, as ClickHouse 18.16's DateTime keeps them.
-	now := time.Now().UTC()
-	end = now.Truncate(24 * time.Hour)
-	gen := []string{"-end", now.Format(time.RFC3339), "-whole-seconds", "-projects", "1:20000,2:2000"}
+	// Whole seconds, as ClickHouse 18.16's DateTime keeps them. The window
+	// ends at today's UTC midnight, so that the same seed gives the same
+	// events in every whole-day range, whatever the hour the test runs.
+	end = time.Now().UTC().Truncate(24 * time.Hour)
+	gen := []string{"-end", end.Format(time.RFC3339), "-whole-seconds", "-projects", "1:20000,2:2000"}
 	cmd := exec.CommandContext(ctx, "go", append([]string{"run", "./cmd/demodata", "-csv-only", csvDir}, gen...)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
