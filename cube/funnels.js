@@ -358,7 +358,7 @@ function modelFile(funnels) {
 cube(\`${f.name}\`, {
   sql: funnelSql(SECURITY_CONTEXT, FILTER_PARAMS.${f.name}.date, ${f.seconds_to_convert}, [${hex}]),
   title: funnelTitle('${f.name}'),
-  refreshKey: { every: \`5 minutes\` },
+  refreshKey: { every: COMPILE_CONTEXT.refreshEvery || \`5 minutes\` },
   description: \`Page views in order within ${f.seconds_to_convert} s: ${steps}\`,
   measures: {
     count: { sql: \`total\`, type: \`max\`, title: \`Count\` },

@@ -49,6 +49,7 @@ function defaults(heapLimit = v8.getHeapStatistics().heap_size_limit, maxBytes =
     maxEntryBytes: Math.max(64 * 1024, Math.floor(whole / 16)),
     tenantBytes: Math.floor(whole / 4),
     waitingKeepMs: 60 * 1000,
+    maxAgeMs: 3600 * 1000,
   };
 }
 
@@ -165,7 +166,7 @@ class TenantResults {
       return { key, bytes };
     }
     this.cache.admit(this, key, {
-      kind: ANSWER, value, bytes, exp: Date.now() + expiration * 1000,
+      kind: ANSWER, value, bytes, exp: Date.now() + Math.min(expiration * 1000, this.cache.maxAgeMs),
     });
     return { key, bytes };
   }
@@ -274,6 +275,9 @@ class ResultCache {
     this.maxEntryBytes = Math.min(options.maxEntryBytes || d.maxEntryBytes, this.maxBytes);
     this.tenantBytes = Math.min(options.tenantBytes || d.tenantBytes, this.maxBytes);
     this.waitingKeepMs = options.waitingKeepMs || d.waitingKeepMs;
+    // Cube keeps an answer 24 hours; with answers renewed behind the view,
+    // this bounds how old an answer a view may get.
+    this.maxAgeMs = options.maxAgeMs || d.maxAgeMs;
     this.log = options.log || (() => {});
     this.tenants = new Map();
     // Views of dropped tenants: an answer finishing after its tenant was

@@ -20,6 +20,7 @@
 //                               off only with CUBE_TEST_MODEL=1, to test the store alone
 //   CUBE_TEST_MODEL=1           also load testmodel/ (the SlowEvents cube)
 //   CUBE_TEST_SLOW_MS           how long SlowEvents queries take (default 3000)
+//   CUBE_TEST_SLOW_REFRESH      SlowEvents' refresh key in seconds (default 0: a key that never changes)
 //   CUBE_VERBOSE_LOG=1          also log Cube's per-query queue and cache steps, and
 //                               the SQL of each query with its values
 //   CUBE_MAX_TENANTS            tenants whose orchestrator and answers are kept (default 1000)
@@ -39,6 +40,9 @@
 //   CUBE_RESULT_MAX_KB          the largest answer kept; larger ones are not cached (default: a sixteenth of the above)
 //   CUBE_RESULT_PROJECT_MB      what one project's answers may take (default: a quarter of the whole)
 //   CUBE_MEMORY_LOG_SECONDS     how often Cube logs its memory, "Cube memory" (default 30; 0: never)
+//   CUBE_REFRESH_SECONDS        the cubes' refresh key: an answer asked after the key changed is
+//                               renewed behind the answer (default 300)
+//   CUBE_ANSWER_MAX_AGE         seconds an answer may be served from the cache at most (default 3600)
 //   CUBE_FUNNELS_DIR            projects' funnel definitions, <dir>/<project id>/*.yml (funnels.js); or
 //   CUBE_FUNNELS_S3_BUCKET      from s3://<bucket>/<CUBE_FUNNELS_S3_PREFIX, default funnels/><project id>/
 //                               (CUBE_FUNNELS_S3_PATH_STYLE=1 for path-style addresses); or
@@ -155,6 +159,7 @@ function readConfig() {
     queryGuard: guard === 'on',
     testModel,
     slowMs: intEnv('CUBE_TEST_SLOW_MS', 3000, 0),
+    slowRefreshSeconds: testModel ? intEnv('CUBE_TEST_SLOW_REFRESH', 0, 0) : 0,
     maxTenants: intEnv('CUBE_MAX_TENANTS', 1000, 1),
     tenantKeepAliveMs: intEnv('CUBE_TENANT_KEEP_ALIVE', 1200, 1) * 1000,
     // 0: the default, from the heap's size (resultcache.js).
@@ -162,6 +167,8 @@ function readConfig() {
     resultMaxKB: intEnv('CUBE_RESULT_MAX_KB', 0, 0),
     resultProjectMB: intEnv('CUBE_RESULT_PROJECT_MB', 0, 0),
     memoryLogSeconds: intEnv('CUBE_MEMORY_LOG_SECONDS', 30, 0),
+    refreshSeconds: intEnv('CUBE_REFRESH_SECONDS', 300, 1),
+    answerMaxAgeSeconds: intEnv('CUBE_ANSWER_MAX_AGE', 3600, 1),
     maxOpenDatabases: intEnv('CUBE_MAX_OPEN_DATABASES', 16, 1),
     databaseKeepAliveMs: intEnv('CUBE_DATABASE_KEEP_ALIVE', 60, 1) * 1000,
     databaseMemoryLimit: memoryLimitEnv('CUBE_DATABASE_MEMORY_LIMIT'),
@@ -325,6 +332,7 @@ async function main() {
       maxBytes: config.resultCacheMB * 1024 * 1024,
       maxEntryBytes: config.resultMaxKB * 1024,
       tenantBytes: config.resultProjectMB * 1024 * 1024,
+      maxAgeMs: config.answerMaxAgeSeconds * 1000,
     },
     memoryLogMs: config.memoryLogSeconds * 1000,
   });
@@ -362,8 +370,12 @@ async function main() {
     // result cache across tenants (cube-js/cube#4129).
     driverFactory: ({ securityContext }) => drivers.get(securityContext && securityContext.appId),
     repositoryFactory: models ? models.repositoryFactory : () => repository,
-    // Read by model/dialect.js as COMPILE_CONTEXT.sqlDialect.
-    extendContext: () => ({ sqlDialect: store.sqlDialect }),
+    // Read by the model as COMPILE_CONTEXT.sqlDialect and .refreshEvery.
+    extendContext: () => ({
+      sqlDialect: store.sqlDialect,
+      refreshEvery: `${config.refreshSeconds} seconds`,
+      testSlowRefreshEvery: config.slowRefreshSeconds ? `${config.slowRefreshSeconds} seconds` : '',
+    }),
     // One compiled model for all, and one more per project with funnels;
     // one queue, cache and driver per project.
     contextToAppId: models ? models.contextToAppId : () => MODEL_APP_ID,
@@ -385,7 +397,13 @@ async function main() {
       continueWaitTimeout: config.continueWaitTimeout,
       // Set explicitly: Cube would otherwise ask the Postgres driver, which
       // is not installed.
-      queryCacheOptions: { queueOptions: { concurrency: 4 } },
+      // backgroundRenew: a view is answered from the cache whenever it holds
+      // an answer (younger than CUBE_ANSWER_MAX_AGE), and one whose refresh
+      // key changed is renewed behind it. Without it, the first panel of a
+      // view after the key changed is answered from the cache and the others
+      // wait for the store, so a warm-up's answers served only until the
+      // key's next change (cube/README.md, "Refresh key").
+      queryCacheOptions: { backgroundRenew: true, queueOptions: { concurrency: 4 } },
       preAggregationsOptions: { queueOptions: { concurrency: 1 } },
     },
   });

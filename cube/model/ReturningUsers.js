@@ -4,14 +4,12 @@
 // in Sessions, so a date filter on first_timestamp selects sessions by start.
 import { sql } from './dialect';
 import { sessionsSql } from './Sessions';
+import { refreshKey } from './refreshKey';
 
 cube(`ReturningUsers`, {
-  // Answers are renewed at most every five minutes, not Cube's default ten
-  // seconds, which runs every panel again on each view (cube/README.md,
-  // "Refresh key").
-  refreshKey: {
-    every: `5 minutes`,
-  },
+  // Not Cube's default ten seconds, which runs every panel again on each
+  // view (cube/README.md, "Refresh key").
+  refreshKey,
   sql: sessionsSql(SECURITY_CONTEXT),
   title: `Returning Users`,
 

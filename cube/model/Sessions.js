@@ -12,6 +12,7 @@
 // - duration_ms is end_at - start_at in whole milliseconds.
 import { sessionsQuery, sql } from './dialect';
 import { clientDimensions } from './clientDimensions';
+import { refreshKey } from './refreshKey';
 
 // The querying tenant's sessions as defined above. The store keeps them as
 // a table that it builds from the events (DuckDB: at load time,
@@ -23,12 +24,9 @@ import { clientDimensions } from './clientDimensions';
 export const sessionsSql = (securityContext) => sessionsQuery(securityContext);
 
 cube(`Sessions`, {
-  // Answers are renewed at most every five minutes, not Cube's default ten
-  // seconds, which runs every panel again on each view (cube/README.md,
-  // "Refresh key").
-  refreshKey: {
-    every: `5 minutes`,
-  },
+  // Not Cube's default ten seconds, which runs every panel again on each
+  // view (cube/README.md, "Refresh key").
+  refreshKey,
   sql: sessionsSql(SECURITY_CONTEXT),
   title: `Sessions`,
 

@@ -1,14 +1,12 @@
 // One row per Snowplow event of the project.
 import { eventsTable, sql } from './dialect';
 import { clientDimensions } from './clientDimensions';
+import { refreshKey } from './refreshKey';
 
 cube(`TrackedEvents`, {
-  // Answers are renewed at most every five minutes, not Cube's default ten
-  // seconds, which runs every panel again on each view (cube/README.md,
-  // "Refresh key").
-  refreshKey: {
-    every: `5 minutes`,
-  },
+  // Not Cube's default ten seconds, which runs every panel again on each
+  // view (cube/README.md, "Refresh key").
+  refreshKey,
   sqlTable: eventsTable(SECURITY_CONTEXT),
   title: `Tracked Events`,
 

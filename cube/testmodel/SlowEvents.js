@@ -10,10 +10,12 @@ cube(`SlowEvents`, {
 
   // Never changes, so that a cached result stays valid between a warm-up
   // and the load after it. Cube's default key changes every 10 seconds,
-  // which would expire it now and then by chance.
-  refreshKey: {
-    sql: `SELECT 1`,
-  },
+  // which would expire it now and then by chance. CUBE_TEST_SLOW_REFRESH
+  // gives it a key of that many seconds instead, for tests of answers
+  // renewed behind the views (their renewal takes CUBE_TEST_SLOW_MS).
+  refreshKey: COMPILE_CONTEXT.testSlowRefreshEvery
+    ? { every: COMPILE_CONTEXT.testSlowRefreshEvery }
+    : { sql: `SELECT 1` },
 
   measures: {
     count: {

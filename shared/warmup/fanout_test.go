@@ -308,9 +308,12 @@ func TestRunWarmsFunnels(t *testing.T) {
 		case req.Endpoint == cube.Meta:
 			metaCalls++
 		case strings.Contains(string(req.Query), ".step"):
-			want := FunnelQuery(funnelOf(string(req.Query)), from, to)
-			if req.ProjectID != 1 || string(req.Query) != string(want.Query) {
-				t.Errorf("project %d funnel query %s, want %s", req.ProjectID, req.Query, want.Query)
+			want, err := renewing(FunnelQuery(funnelOf(string(req.Query)), from, to).Query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.ProjectID != 1 || string(req.Query) != string(want) {
+				t.Errorf("project %d funnel query %s, want %s", req.ProjectID, req.Query, want)
 			}
 		}
 	}

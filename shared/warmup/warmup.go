@@ -258,7 +258,12 @@ func (r *Runner) warm(ctx context.Context, project int64, q NamedQuery, timeout 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out, err := r.cube.Do(ctx, cube.Request{Endpoint: cube.Load, ProjectID: project, Query: q.Query, RequestID: "warmup-" + strconv.FormatInt(project, 10) + "-" + q.Name})
+	query, err := renewing(q.Query)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	out, err := r.cube.Do(ctx, cube.Request{Endpoint: cube.Load, ProjectID: project, Query: query, RequestID: "warmup-" + strconv.FormatInt(project, 10) + "-" + q.Name})
 	res.DurationMs = ms(time.Since(start))
 	if out != nil {
 		res.Polls = out.Polls
@@ -277,6 +282,24 @@ func (r *Runner) warm(ctx context.Context, project int64, q NamedQuery, timeout 
 		}
 	}
 	return res
+}
+
+// renewing returns query asking Cube to renew its answer before answering:
+// a view is answered from Cube's cache and renewed behind it, which would
+// leave the renewals of a whole warm-up to run at once, outside its
+// concurrency; asked with renewQuery, each warm-up call waits for its own.
+// The answer is cached under the same key, whatever renewQuery says.
+func renewing(query json.RawMessage) (json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(query, &fields); err != nil {
+		return nil, fmt.Errorf("reading the query: %w", err)
+	}
+	fields["renewQuery"] = json.RawMessage("true")
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return nil, fmt.Errorf("writing the query: %w", err)
+	}
+	return out, nil
 }
 
 // preAggregations asks Cube to build the project's pre-aggregations.

@@ -103,11 +103,49 @@ func TestRunDefaultsToTheDashboards(t *testing.T) {
 	if p := f.peak.Load(); p != 3 {
 		t.Errorf("peak in flight %d; want the concurrency, 3", p)
 	}
-	// Every request names its own project, and its query is the project's.
+	// Every request names its own project, and asks Cube to renew the
+	// answer before answering (renewing), the dashboard's query otherwise.
+	queries := map[string]string{}
+	for _, q := range dashboards.Queries(sum.Started) {
+		queries[q.Name] = string(q.Query)
+	}
 	for _, req := range f.seen {
 		if req.Endpoint != cube.Load || !strings.HasPrefix(req.RequestID, "warmup-") {
 			t.Errorf("request %+v", req)
+			continue
 		}
+		var sent, asked map[string]any
+		name := strings.TrimPrefix(req.RequestID, fmt.Sprintf("warmup-%d-", req.ProjectID))
+		if err := json.Unmarshal(req.Query, &sent); err != nil || json.Unmarshal([]byte(queries[name]), &asked) != nil {
+			t.Errorf("%s: query %s, dashboard's %s", req.RequestID, req.Query, queries[name])
+			continue
+		}
+		if sent["renewQuery"] != true {
+			t.Errorf("%s: renewQuery %v, want true", req.RequestID, sent["renewQuery"])
+		}
+		delete(sent, "renewQuery")
+		if fmt.Sprint(sent) != fmt.Sprint(asked) {
+			t.Errorf("%s: sent %v, want the dashboard's %v", req.RequestID, sent, asked)
+		}
+	}
+}
+
+func TestRenewing(t *testing.T) {
+	for _, tc := range []struct {
+		name, query, want string
+	}{
+		{"adds it", `{"measures":["TrackedEvents.count"]}`, `{"measures":["TrackedEvents.count"],"renewQuery":true}`},
+		{"overrides false", `{"renewQuery":false,"limit":5}`, `{"limit":5,"renewQuery":true}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := renewing(json.RawMessage(tc.query))
+			if err != nil || string(got) != tc.want {
+				t.Errorf("renewing(%s) = %s, %v; want %s", tc.query, got, err, tc.want)
+			}
+		})
+	}
+	if _, err := renewing(json.RawMessage(`[1]`)); err == nil {
+		t.Error("renewing an array: no error")
 	}
 }
 

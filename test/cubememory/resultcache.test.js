@@ -142,6 +142,20 @@ test('expired answers are swept', async () => {
   assert.ok(await a.get('long'));
 });
 
+test('an answer is kept no longer than the largest age, whatever Cube asks', async () => {
+  const cache = new ResultCache({ maxBytes: 8 * MB, maxEntryBytes: 1 * MB, maxAgeMs: 60 * 1000 });
+  const a = cache.tenant('CUBE_APP_gitlab_project_1');
+  await a.set('day', entry(answerOf(10 * KB)), 24 * 3600);
+  await a.set('second', entry(answerOf(10 * KB)), 1);
+  cache.sweep(Date.now() + 2000);
+  assert.ok(await a.get('day'), 'an answer younger than the largest age was dropped');
+  assert.equal(await a.get('second'), undefined, "an answer past Cube's own expiry was kept");
+  cache.sweep(Date.now() + 61 * 1000);
+  assert.equal(await a.get('day'), undefined, 'an answer older than the largest age was kept');
+  assert.equal(new ResultCache({ maxBytes: 8 * MB }).maxAgeMs, defaults(240 * MB).maxAgeMs);
+  assert.equal(defaults(240 * MB).maxAgeMs, 3600 * 1000);
+});
+
 // A query queue as QueryCache makes it for a tenant, whose query takes
 // queryMs and answers rows.
 function queue(prefix, queryMs, rows) {
