@@ -72,6 +72,7 @@ const {
 } = require('./tenantdb');
 const { TenantOrchestrators } = require('./orchestrators');
 const front = require('./front');
+const { renewBehindViews } = require('./renewal');
 const { Funnels, FunnelRepository, sourceFromEnv } = require('./funnels');
 
 const MODEL_DIRS = ['model'];
@@ -315,6 +316,9 @@ async function main() {
   // No error of one request, caught or not, ends the process for every
   // tenant.
   front.protectProcess(logger);
+  // A view after the refresh key changed is answered from the cache and
+  // renewed behind it (renewal.js, cube/README.md "Refresh key").
+  renewBehindViews();
   // Each tenant's database opens on its first query: a bad file fails that
   // project's queries, not the start.
   const store = STORES[config.dbType];
@@ -397,13 +401,7 @@ async function main() {
       continueWaitTimeout: config.continueWaitTimeout,
       // Set explicitly: Cube would otherwise ask the Postgres driver, which
       // is not installed.
-      // backgroundRenew: a view is answered from the cache whenever it holds
-      // an answer (younger than CUBE_ANSWER_MAX_AGE), and one whose refresh
-      // key changed is renewed behind it. Without it, the first panel of a
-      // view after the key changed is answered from the cache and the others
-      // wait for the store, so a warm-up's answers served only until the
-      // key's next change (cube/README.md, "Refresh key").
-      queryCacheOptions: { backgroundRenew: true, queueOptions: { concurrency: 4 } },
+      queryCacheOptions: { queueOptions: { concurrency: 4 } },
       preAggregationsOptions: { queueOptions: { concurrency: 1 } },
     },
   });
