@@ -28,6 +28,8 @@
 //   CUBE_MAX_OPEN_DATABASES     duckdb: tenants' databases open at once (default 16)
 //   CUBE_DATABASE_KEEP_ALIVE    duckdb: seconds a tenant's database stays open unused (default 60)
 //   CUBE_DATABASE_MEMORY_LIMIT  duckdb: memory limit of each tenant's database (default 256MB)
+//   CUBE_DATABASE_MEMORY_MAX    duckdb: a large project's database gets a sixth of its file, up to
+//                               this (default 2GB)
 //   CUBE_TENANT_MAX_IN_FLIGHT   a tenant's requests Cube works on at once (default 4; 0: no limit)
 //   CUBE_TENANT_MAX_QUEUED      a tenant's requests waiting for one of those (default 16)
 //   CUBE_TENANT_QUEUE_WAIT      seconds one waits for its turn (default 3; 0: none waits): then a
@@ -68,7 +70,7 @@ const express = require('express');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
 const {
-  DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT, TenantDatabases, TenantDuckDBQuery,
+  DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_MAX, MEMORY_LIMIT, TenantDatabases, TenantDuckDBQuery,
 } = require('./tenantdb');
 const { TenantOrchestrators } = require('./orchestrators');
 const front = require('./front');
@@ -88,6 +90,7 @@ const STORES = {
       maxOpen: config.maxOpenDatabases,
       keepAliveMs: config.databaseKeepAliveMs,
       memoryLimit: config.databaseMemoryLimit,
+      memoryMax: config.databaseMemoryMax,
       slowMs: config.testModel ? config.slowMs : 0,
       log: logger,
     }),
@@ -118,9 +121,9 @@ function intEnv(name, fallback, min) {
   return Number(raw);
 }
 
-function memoryLimitEnv(name) {
+function memoryLimitEnv(name, fallback) {
   const raw = process.env[name];
-  if (raw === undefined || raw === '') return DEFAULT_MEMORY_LIMIT;
+  if (raw === undefined || raw === '') return fallback;
   if (!MEMORY_LIMIT.test(raw)) fail(`${name} must be a size such as 256MB, got '${raw}'`);
   return raw;
 }
@@ -172,7 +175,8 @@ function readConfig() {
     answerMaxAgeSeconds: intEnv('CUBE_ANSWER_MAX_AGE', 3600, 1),
     maxOpenDatabases: intEnv('CUBE_MAX_OPEN_DATABASES', 16, 1),
     databaseKeepAliveMs: intEnv('CUBE_DATABASE_KEEP_ALIVE', 60, 1) * 1000,
-    databaseMemoryLimit: memoryLimitEnv('CUBE_DATABASE_MEMORY_LIMIT'),
+    databaseMemoryLimit: memoryLimitEnv('CUBE_DATABASE_MEMORY_LIMIT', DEFAULT_MEMORY_LIMIT),
+    databaseMemoryMax: memoryLimitEnv('CUBE_DATABASE_MEMORY_MAX', DEFAULT_MEMORY_MAX),
     tenantMaxInFlight: intEnv('CUBE_TENANT_MAX_IN_FLIGHT', 4, 0),
     tenantMaxQueued: intEnv('CUBE_TENANT_MAX_QUEUED', 16, 0),
     tenantQueueWaitMs: intEnv('CUBE_TENANT_QUEUE_WAIT', 3, 0) * 1000,

@@ -86,6 +86,29 @@ const DEFAULT_MEMORY_LIMIT = '256MB';
 const LARGE_FILE_BYTES = 256 * 1024 * 1024;
 const LARGE_THREADS = Math.min(2, os.availableParallelism());
 const MEMORY_LIMIT = /^[0-9]+(\.[0-9]+)?\s?(KB|MB|GB|KiB|MiB|GiB)$/;
+// A large project's database may use more memory: a sixth of its file,
+// between the limit and DEFAULT_MEMORY_MAX. Exact distinct counts over
+// months of a large project hash millions of users: at 100 million events
+// (a 7.4 GiB file, 7.3 million users) 90 days of daily users need about
+// 1 GB, and fail within 512 MB. Up to 1.5 GiB of file (about 20 million
+// events) the limit is unchanged.
+const DEFAULT_MEMORY_MAX = '2GB';
+const MEMORY_PER_FILE_BYTE = 1 / 6;
+const UNITS = { KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+// The bytes a DuckDB size (MEMORY_LIMIT) names.
+function sizeBytes(size) {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s?(KB|MB|GB|KiB|MiB|GiB)$/.exec(size);
+  if (!m) throw new Error(`memory limit '${size}' is not a size such as 256MB`);
+  return Number(m[1]) * UNITS[m[2]];
+}
+
+// The memory limit of a database whose file has fileBytes, as a DuckDB size.
+function memoryFor(fileBytes, limit = DEFAULT_MEMORY_LIMIT, max = DEFAULT_MEMORY_MAX) {
+  const base = sizeBytes(limit);
+  const grown = Math.min(sizeBytes(max), fileBytes * MEMORY_PER_FILE_BYTE);
+  return grown > base ? `${Math.ceil(grown / 1e6)}MB` : limit;
+}
 
 // Table functions the gate lets through: they compute rows from their
 // arguments and touch nothing else. Cube's Postgres SQL may use
@@ -213,13 +236,15 @@ class TenantDatabase {
     return run;
   }
 
-  async open(memoryLimit, threadsFor) {
+  async open(memoryFor, threadsFor) {
     // Data generated after the project's first query is picked up.
     if (this.state && this.inMemory && fs.existsSync(this.file)) this.close();
     if (this.state) return false;
     const file = fs.existsSync(this.file) ? this.file : null;
-    this.threads = file ? threadsFor(fs.statSync(file).size) : 1;
-    const instance = await openLocked(file, { memoryLimit, threads: this.threads });
+    const bytes = file ? fs.statSync(file).size : 0;
+    this.threads = file ? threadsFor(bytes) : 1;
+    this.memoryLimit = memoryFor(bytes);
+    const instance = await openLocked(file, { memoryLimit: this.memoryLimit, threads: this.threads });
     try {
       this.state = { instance, defaultConnection: await instance.connect() };
     } catch (e) {
@@ -269,10 +294,13 @@ class TenantDatabase {
 // driver per tenant.
 class TenantDatabases {
   constructor({
-    dataDir, maxOpen = 16, keepAliveMs = 60000, memoryLimit = DEFAULT_MEMORY_LIMIT, slowMs = 0, log = () => {},
-    largeFileBytes = LARGE_FILE_BYTES, largeThreads = LARGE_THREADS,
+    dataDir, maxOpen = 16, keepAliveMs = 60000, memoryLimit = DEFAULT_MEMORY_LIMIT, memoryMax = DEFAULT_MEMORY_MAX,
+    slowMs = 0, log = () => {}, largeFileBytes = LARGE_FILE_BYTES, largeThreads = LARGE_THREADS,
   }) {
     if (!MEMORY_LIMIT.test(memoryLimit)) throw new Error(`memory limit '${memoryLimit}' is not a size such as 256MB`);
+    if (!MEMORY_LIMIT.test(memoryMax)) throw new Error(`memory maximum '${memoryMax}' is not a size such as 2GB`);
+    // A large project's database gets more memory (see DEFAULT_MEMORY_MAX).
+    this.memoryFor = (bytes) => memoryFor(bytes, memoryLimit, memoryMax);
     if (!Number.isInteger(largeThreads) || largeThreads < 1) throw new Error(`largeThreads must be a positive integer, got ${largeThreads}`);
     // A large project's database gets more threads (see LARGE_FILE_BYTES).
     this.threadsFor = (bytes) => (bytes >= largeFileBytes ? largeThreads : 1);
@@ -315,9 +343,9 @@ class TenantDatabases {
     try {
       return await db.serially(async () => {
         await this.closing.get(appId);
-        if (await db.open(this.memoryLimit, this.threadsFor)) {
+        if (await db.open(this.memoryFor, this.threadsFor)) {
           this.log('Tenant database opened', {
-            tenant: appId, inMemory: db.inMemory, threads: db.threads, open: this.databases.size,
+            tenant: appId, inMemory: db.inMemory, threads: db.threads, memoryLimit: db.memoryLimit, open: this.databases.size,
           });
           if (!db.inMemory && !(await db.hasDerivedTables())) {
             // Its queries fail with DuckDB's "Table with name ... does not
@@ -438,6 +466,6 @@ class TenantDuckDBDriver extends DuckDBDriver {
 }
 
 module.exports = {
-  APP_ID, LOCKDOWN, PURE_TABLE_FUNCTIONS, SLOW_MARKER, DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT,
+  APP_ID, LOCKDOWN, PURE_TABLE_FUNCTIONS, SLOW_MARKER, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_MAX, MEMORY_LIMIT, memoryFor,
   projectFile, openLocked, checkStatement, RefusedStatement, TenantDuckDBDriver, TenantDatabases, TenantDuckDBQuery,
 };

@@ -2,7 +2,8 @@
 
 // The result cache's bounds (cube/resultcache.js) on Cube's own classes:
 // its query queue over the memory queue driver, as each tenant's
-// orchestrator uses them. Run by cubememory_test.go (node --test).
+// orchestrator uses them; and the memory a tenant's database may use
+// (cube/tenantdb.js). Run by cubememory_test.go (node --test).
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -154,6 +155,25 @@ test('an answer is kept no longer than the largest age, whatever Cube asks', asy
   assert.equal(await a.get('day'), undefined, 'an answer older than the largest age was kept');
   assert.equal(new ResultCache({ maxBytes: 8 * MB }).maxAgeMs, defaults(240 * MB).maxAgeMs);
   assert.equal(defaults(240 * MB).maxAgeMs, 3600 * 1000);
+});
+
+test("a large project's database gets a sixth of its file, between the limit and the maximum", () => {
+  const { memoryFor, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_MAX } = require(path.join(cubeDir, 'tenantdb.js'));
+  assert.equal(DEFAULT_MEMORY_LIMIT, '256MB');
+  assert.equal(DEFAULT_MEMORY_MAX, '2GB');
+  for (const [bytes, limit, max, want] of [
+    [0, '256MB', '2GB', '256MB'], // no file
+    [756e6, '256MB', '2GB', '256MB'], // 10 million events
+    [1536e6, '256MB', '2GB', '256MB'], // a sixth is the limit
+    [2e9, '256MB', '2GB', '334MB'],
+    [7.93e9, '256MB', '2GB', '1322MB'], // 100 million events
+    [20e9, '256MB', '2GB', '2000MB'], // capped
+    [7.93e9, '256MB', '1GB', '1000MB'],
+    [7.93e9, '2GiB', '4GB', '2GiB'], // never below the limit
+  ]) {
+    assert.equal(memoryFor(bytes, limit, max), want, `${bytes} bytes within ${limit}..${max}`);
+  }
+  assert.throws(() => memoryFor(1e9, 'lots', '2GB'), /not a size/);
 });
 
 // A query queue as QueryCache makes it for a tenant, whose query takes

@@ -61,7 +61,7 @@ func TestSameAnswers(t *testing.T) {
 	d := startDuckDB(t, ctx)
 	file := eventsdb.Path(d.dataDir, answersProject)
 	checkAnswers(t, ctx, d.stack, d.events, d.end, "duckdb", func(sts []statement) (map[string]storeRun, error) {
-		runs, _, err := runAnchor(ctx, d.root, file, anchorMemory, 0, sts)
+		runs, _, err := runAnchor(ctx, d.root, file, anchorMemory(file), 0, sts)
 		return runs, err
 	})
 }

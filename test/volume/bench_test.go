@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -247,11 +248,11 @@ func benchDuckDB(ctx context.Context, root string, d dataset) ([]rangeResult, er
 			bestStmts = append(bestStmts, statement{Name: q.Name, SQL: best})
 		}
 		file := eventsdb.Path(d.events, benchProject)
-		cubeRuns, rss1, err := runAnchor(ctx, root, file, anchorMemory, runs, cubeStmts)
+		cubeRuns, rss1, err := runAnchor(ctx, root, file, anchorMemory(file), runs, cubeStmts)
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		bestRuns, rss2, err := runAnchor(ctx, root, file, anchorMemory, runs, bestStmts)
+		bestRuns, rss2, err := runAnchor(ctx, root, file, anchorMemory(file), runs, bestStmts)
 		if err != nil {
 			return nil, nil, 0, err
 		}
@@ -323,9 +324,20 @@ type statement struct {
 // anchor runs on the same.
 const largeFileBytes = 256 << 20
 
-// anchorMemory is the DuckDB memory limit of the anchor's runs: Cube's
-// tenant databases' default.
-const anchorMemory = "256MB"
+// anchorMemory is the DuckDB memory limit of the anchor's runs on file:
+// what Cube gives its database at the defaults (memoryFor in
+// cube/tenantdb.js: a sixth of the file, from 256MB up to 2GB).
+func anchorMemory(file string) string {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return "256MB"
+	}
+	mb := min(int64(2000), (fi.Size()/6+999_999)/1_000_000)
+	if mb <= 256 {
+		return "256MB"
+	}
+	return strconv.FormatInt(mb, 10) + "MB"
+}
 
 // runAnchor runs statements on a DuckDB file with anchor.js, opened as
 // Cube opens it, on the threads Cube gives it, within memory (a DuckDB size, e.g. 256MB), and returns each one's
