@@ -355,7 +355,8 @@ function catchRejections(log) {
 //   maxQueued      a tenant's requests waiting for a slot
 //   queueWaitMs    how long one waits before its 429
 //   checkCall      when set, checks a call's queries as a whole (the query
-//                  guard's), throwing the guard's Refusal
+//                  guard's), throwing the guard's Refusal; called with the
+//                  queries and whether they came as an array (a blend)
 //   Refusal        the class of checkCall's refusals
 //   log            (message, fields) logger
 function mountFront(app, options) {
@@ -488,7 +489,7 @@ function mountFront(app, options) {
     let cells = 0;
     if (options.checkCall) {
       try {
-        cells = Number(options.checkCall(queries)) || 0;
+        cells = Number(options.checkCall(queries, Array.isArray(query))) || 0;
       } catch (e) {
         if (!(options.Refusal && e instanceof options.Refusal)) {
           // A failure of the check itself: Cube's own guard (queryRewrite)

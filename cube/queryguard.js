@@ -25,7 +25,7 @@
 // middleware runs on the call as the client sent it, before Cube's code:
 //
 //   const { checkCall, Refusal } = require('./queryguard');
-//   // checkCall(Array.isArray(query) ? query : [query]) throws a Refusal
+//   // checkCall(Array.isArray(query) ? query : [query], Array.isArray(query)) throws a Refusal
 
 const { UserError } = require('@cubejs-backend/api-gateway');
 
@@ -518,26 +518,41 @@ function checkBuckets(td, field) {
   (td.compareDateRange || []).forEach((range, i) => check(range, `${field}.compareDateRange[${i}]`));
 }
 
+const BLEND_NEEDS_GRANULARITY = 'must begin with a time dimension with a granularity: '
+  + 'Cube blends the queries of an array by their first time dimension';
+
 // checkCall checks a call's queries as a whole, as the API does: one query,
 // or a blend of at most 10; each passes check; and their answers together
 // are within the budget (in a blend each row also carries the blend's time
 // key: one column more). It throws a Refusal; in a blend of several, a
 // query's refusal names it (query[2].limit). It returns the call's cells,
 // which the front (front.js) weighs a load by.
-function checkCall(queries) {
+//
+// blend says the call's query was an array (Cube blends an array of one
+// too): Cube blends the answers by each query's first time dimension, and
+// a query without one ends Cube's check in a TypeError (a 500), so each
+// needs one with a granularity.
+function checkCall(queries, blend = queries.length > 1) {
+  const at = (i) => (blend ? `query[${i}]` : 'query');
   array(queries, 'query', 'an array of queries', LIMITS.maxQueries, (q, i) => {
     try {
       check(q);
     } catch (e) {
-      if (e instanceof Refusal && queries.length > 1) {
-        throw new Refusal(`query[${i}]${e.field.slice('query'.length)}`, e.problem);
+      if (e instanceof Refusal && blend) {
+        throw new Refusal(`${at(i)}${e.field.slice('query'.length)}`, e.problem);
       }
       throw e;
     }
   });
   if (queries.length === 0) throw new Refusal('query', 'is an empty array of queries');
-  const blend = queries.length > 1 ? 1 : 0;
-  const n = queries.reduce((sum, q) => sum + rows(q) * (columns(q) + blend) * ranges(q), 0);
+  queries.forEach((q, i) => {
+    const first = (q.timeDimensions || [])[0];
+    if (blend && !(first && first.granularity)) {
+      throw new Refusal(`${at(i)}.timeDimensions`, BLEND_NEEDS_GRANULARITY);
+    }
+  });
+  const timeKey = queries.length > 1 ? 1 : 0;
+  const n = queries.reduce((sum, q) => sum + rows(q) * (columns(q) + timeKey) * ranges(q), 0);
   if (n > BUDGET.maxCells) {
     throw new Refusal('query', `asks for up to ${group(n)} answer cells over its ${queries.length} queries; the budget is ${group(BUDGET.maxCells)}: `
       + 'lower their limits, ask for fewer members or send fewer queries at once');

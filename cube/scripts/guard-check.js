@@ -38,7 +38,7 @@ function normalized(call) {
 const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
 lines.on('line', (line) => {
   const call = JSON.parse(line);
-  const out = { raw: verdict(() => checkCall(Array.isArray(call) ? call : [call])) };
+  const out = { raw: verdict(() => checkCall(Array.isArray(call) ? call : [call], Array.isArray(call))) };
   let queries;
   try {
     queries = normalized(JSON.parse(line));

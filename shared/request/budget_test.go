@@ -103,18 +103,22 @@ func TestBlendBudget(t *testing.T) {
 	blend := func(n int, query string) string {
 		return `{"query":[` + strings.Repeat(query+",", n-1) + query + `]}`
 	}
-	// 5 dimensions, the blend's time key: 6 columns of 50,000 rows each.
-	five := `{"dimensions":` + dims(5) + `,"limit":50000}`
+	// 3 dimensions, a time dimension by day (its two columns, as Cube
+	// writes them), the blend's time key: 6 columns of 50,000 rows each.
+	byDay := `"timeDimensions":[{"dimension":"TrackedEvents.derivedTstamp","granularity":"day"}]`
+	five := `{"dimensions":` + dims(3) + `,` + byDay + `,"limit":50000}`
 	runBudgetCases(t, []budgetCase{
 		{name: "two at the budget", body: blend(2, five)},
 		{name: "three over it", body: blend(3, five),
 			field: "query", problem: []string{"900,000 answer cells over its 3 queries", "send fewer queries at once"}},
 		{name: "ten small ones", body: blend(10, `{"measures":["TrackedEvents.count"],"timeDimensions":[{"dimension":"TrackedEvents.derivedTstamp","granularity":"day"}],"limit":1000}`)},
 		{name: "eleven", body: blend(11, `{"measures":["TrackedEvents.count"]}`), field: "query", problem: []string{"more than 10"}},
-		{name: "one over on its own", body: `{"query":[{"measures":["Sessions.count"]},{"dimensions":` + dims(13) + `,"limit":50000}]}`,
+		{name: "one over on its own", body: `{"query":[{"measures":["TrackedEvents.count"],` + byDay + `},{"dimensions":` + dims(12) + `,` + byDay + `,"limit":50000}]}`,
 			field: "query[1]", problem: []string{"lower query[1].limit"}},
 		{name: "a blend's other rules name the query", body: `{"query":[{"measures":["Sessions.count"]},{"measures":["Sessions.count"],"dimensions":["TrackedEvents.event"]}]}`,
 			field: "query[1]", problem: []string{"must be Sessions members"}},
+		{name: "a blend's query without a time dimension", body: `{"query":[{"measures":["TrackedEvents.count"],` + byDay + `},{"measures":["TrackedEvents.count"]}]}`,
+			field: "query[1].timeDimensions", problem: []string{"must begin with a time dimension with a granularity"}},
 	})
 }
 

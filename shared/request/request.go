@@ -248,10 +248,24 @@ func (r *reader) queries(field string) ([]*Query, bool, error) {
 	if err == nil && len(qs) == 0 {
 		err = &Error{Field: field, Problem: "is an empty array of queries"}
 	}
+	for i := 0; err == nil && i < len(qs); i++ {
+		err = qs[i].checkBlended(field + "[" + strconv.Itoa(i) + "]")
+	}
 	if err == nil {
 		err = checkCallCells(field, qs)
 	}
 	return qs, true, err
+}
+
+// checkBlended refuses a query of an array without a first time dimension
+// with a granularity: Cube blends the answers by it, and a query without
+// one ends Cube's own check in a TypeError, a 500 (queryguard.js checkCall
+// refuses the same).
+func (q *Query) checkBlended(field string) error {
+	if len(q.TimeDimensions) == 0 || q.TimeDimensions[0].Granularity == "" {
+		return &Error{Field: field + ".timeDimensions", Problem: "must begin with a time dimension with a granularity: Cube blends the queries of an array by their first time dimension"}
+	}
+	return nil
 }
 
 // includeToken reads include_token: a JSON boolean, or the strings a form

@@ -327,7 +327,7 @@ func TestRouteFuzz(t *testing.T) {
 						failed("%s %.120s answered %d with %s: %.500s", req.method, req.path, a.status, what, a.body)
 					}
 					if a.status >= 500 {
-						failed("%s %.120s (body %.200q) answered %d: %.300s", req.method, req.path, req.body, a.status, a.body)
+						failed("%s %.2000s (body %.200q) answered %d: %.300s", req.method, req.path, req.body, a.status, a.body)
 					}
 				}
 				mu.Lock()

@@ -165,6 +165,11 @@ func TestWrongRequests(t *testing.T) {
 		{"blend of 11", http.MethodPost, "/cubejs-api/v1/load", blend(11), nil, 400, "at most 10"},
 		{"blend of 1000", http.MethodPost, "/cubejs-api/v1/load", blend(1000), nil, 400, "at most 10"},
 		{"blend of 1000 to dry-run", http.MethodPost, "/cubejs-api/v1/dry-run", blend(1000), nil, 400, "at most 10"},
+		// Found by TestRouteFuzz: Cube's own check of a blend read the
+		// granularity of a query without a time dimension, a TypeError (500).
+		{"blend with a query without a time dimension", http.MethodGet, "/cubejs-api/v1/load?queryType=multi&query=" + url.QueryEscape(
+			`[{"measures":["TrackedEvents.count"]},{"measures":["TrackedEvents.pageViewsCount"],"timeDimensions":[{"dimension":"TrackedEvents.derivedTstamp","granularity":"day","dateRange":"last week"}]}]`),
+			"", nil, 400, "query[0].timeDimensions must begin with a time dimension with a granularity"},
 		{"body over 1 MB", http.MethodPost, "/cubejs-api/v1/load", big, nil, 413, "larger than 1 MB"},
 		{"unknown member", http.MethodPost, "/cubejs-api/v1/load", `{"query":{"measures":["TrackedEvents.nope"]}}`, nil, 400, "nope"},
 		{"no query", http.MethodPost, "/cubejs-api/v1/load", `{}`, nil, 400, "query"},

@@ -37,7 +37,7 @@ func TestGuardAgreesOnTheBudget(t *testing.T) {
 			case err != nil && !errors.As(err, &re):
 				t.Fatalf("the API's error is not a refusal: %v", err)
 			case err != nil:
-				api = apiField(c.call, re)
+				api = re.Field
 			}
 			a := answers[i]
 			guard := a.Raw.Field
