@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -230,8 +231,17 @@ func NewDynamoDB(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{Region: Region, BaseEndpoint: aws.String(endpoint), Credentials: credentials})
 }
 
+// NewS3 returns a real S3 client of the emulator at endpoint, addressing
+// buckets by path, as moto serves them.
+func NewS3(endpoint string) *s3.Client {
+	return s3.New(s3.Options{Region: Region, BaseEndpoint: aws.String(endpoint), Credentials: credentials, UsePathStyle: true})
+}
+
 // SQS returns a real SQS client of s.
 func (s *Server) SQS() *sqs.Client { return NewSQS(s.URL) }
+
+// S3 returns a real S3 client of s.
+func (s *Server) S3() *s3.Client { return NewS3(s.URL) }
 
 // DynamoDB returns a real DynamoDB client of s.
 func (s *Server) DynamoDB() *dynamodb.Client { return NewDynamoDB(s.URL) }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"productanalytics/internal/motoserver"
@@ -104,10 +103,7 @@ func TestS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer moto.Close()
-	client := s3.New(s3.Options{
-		Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-	})
+	client := moto.S3()
 	put := func(key, body string) {
 		t.Helper()
 		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("defs"), Key: aws.String(key), Body: strings.NewReader(body)}); err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"productanalytics/internal/motoserver"
@@ -87,10 +86,7 @@ func TestCubeReadsTheSources(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer moto.Close()
-		client := s3.New(s3.Options{
-			Region: motoserver.Region, BaseEndpoint: aws.String(moto.URL), UsePathStyle: true,
-			Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-		})
+		client := moto.S3()
 		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("defs")}); err != nil {
 			t.Fatal(err)
 		}
