@@ -88,13 +88,7 @@ func BenchmarkTenants(b *testing.B) {
 		}
 	}()
 	c := newClient(env.CubeURL)
-	rss := func() float64 {
-		mb, err := rssMB(env.CubePID())
-		if err != nil {
-			b.Fatal(err)
-		}
-		return mb
-	}
+	rss := cubeRSS(b, env)
 	now := time.Now()
 	panel := dashboards.Queries(now)[1].Query // events over time, by day
 	nextProbe := int64(maxN + 1)

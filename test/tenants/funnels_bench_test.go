@@ -65,13 +65,7 @@ func BenchmarkFunnelTenants(b *testing.B) {
 	}
 	defer env.Close()
 	c := newClient(env.CubeURL)
-	rss := func() float64 {
-		mb, err := rssMB(env.CubePID())
-		if err != nil {
-			b.Fatal(err)
-		}
-		return mb
-	}
+	rss := cubeRSS(b, env)
 	now := time.Now().UTC()
 	panel := string(dashboards.Queries(now)[1].Query)
 	funnel := func(name string, days int) string {

@@ -130,6 +130,18 @@ func (l *cubeLog) lines(msg string) []map[string]any {
 	return out
 }
 
+// cubeRSS returns a reading of the resident memory of env's Cube in MB,
+// failing b when it cannot be read.
+func cubeRSS(b *testing.B, env *stack.Stack) func() float64 {
+	return func() float64 {
+		mb, err := rssMB(env.CubePID())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return mb
+	}
+}
+
 // rssMB is the resident memory of process pid in MB, as ps reports it (in
 // KB on Linux and macOS alike).
 func rssMB(pid int) (float64, error) {
