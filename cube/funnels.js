@@ -347,6 +347,7 @@ function modelFile(funnels) {
   const lines = [
     '// A project\'s funnels, written by cube/funnels.js from checked definitions.',
     'import { funnelSql, funnelTitle, funnelDate } from \'./funnelSql\';',
+    'import { refreshKey } from \'./refreshKey\';',
   ];
   for (const f of funnels) {
     if (!CUBE_NAME.test(f.name) || !Number.isInteger(f.seconds_to_convert)) throw new Error('an unchecked funnel reached the model');
@@ -358,7 +359,7 @@ function modelFile(funnels) {
 cube(\`${f.name}\`, {
   sql: funnelSql(SECURITY_CONTEXT, FILTER_PARAMS.${f.name}.date, ${f.seconds_to_convert}, [${hex}]),
   title: funnelTitle('${f.name}'),
-  refreshKey: { every: COMPILE_CONTEXT.refreshEvery || \`5 minutes\` },
+  refreshKey,
   description: \`Page views in order within ${f.seconds_to_convert} s: ${steps}\`,
   measures: {
     count: { sql: \`total\`, type: \`max\`, title: \`Count\` },

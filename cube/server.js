@@ -30,6 +30,8 @@
 //   CUBE_DATABASE_MEMORY_LIMIT  duckdb: memory limit of each tenant's database (default 256MB)
 //   CUBE_DATABASE_MEMORY_MAX    duckdb: a large project's database gets a sixth of its file, up to
 //                               this (default 2GB)
+//   CUBE_DATABASE_MEMORY_EXTRA  duckdb: what open large databases take beyond the limit, all
+//                               together (default 2GB); past it one opens with what is left
 //   CUBE_TENANT_MAX_IN_FLIGHT   a tenant's requests Cube works on at once (default 4; 0: no limit)
 //   CUBE_TENANT_MAX_QUEUED      a tenant's requests waiting for one of those (default 16)
 //   CUBE_TENANT_QUEUE_WAIT      seconds one waits for its turn (default 3; 0: none waits): then a
@@ -70,7 +72,7 @@ const express = require('express');
 const { CubejsServerCore } = require('@cubejs-backend/server-core');
 const { CubejsHandlerError } = require('@cubejs-backend/api-gateway');
 const {
-  DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_MAX, MEMORY_LIMIT, TenantDatabases, TenantDuckDBQuery,
+  DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_MAX, DEFAULT_MEMORY_EXTRA, MEMORY_LIMIT, TenantDatabases, TenantDuckDBQuery,
 } = require('./tenantdb');
 const { TenantOrchestrators } = require('./orchestrators');
 const front = require('./front');
@@ -91,6 +93,7 @@ const STORES = {
       keepAliveMs: config.databaseKeepAliveMs,
       memoryLimit: config.databaseMemoryLimit,
       memoryMax: config.databaseMemoryMax,
+      memoryExtra: config.databaseMemoryExtra,
       slowMs: config.testModel ? config.slowMs : 0,
       log: logger,
     }),
@@ -177,6 +180,7 @@ function readConfig() {
     databaseKeepAliveMs: intEnv('CUBE_DATABASE_KEEP_ALIVE', 60, 1) * 1000,
     databaseMemoryLimit: memoryLimitEnv('CUBE_DATABASE_MEMORY_LIMIT', DEFAULT_MEMORY_LIMIT),
     databaseMemoryMax: memoryLimitEnv('CUBE_DATABASE_MEMORY_MAX', DEFAULT_MEMORY_MAX),
+    databaseMemoryExtra: memoryLimitEnv('CUBE_DATABASE_MEMORY_EXTRA', DEFAULT_MEMORY_EXTRA),
     tenantMaxInFlight: intEnv('CUBE_TENANT_MAX_IN_FLIGHT', 4, 0),
     tenantMaxQueued: intEnv('CUBE_TENANT_MAX_QUEUED', 16, 0),
     tenantQueueWaitMs: intEnv('CUBE_TENANT_QUEUE_WAIT', 3, 0) * 1000,

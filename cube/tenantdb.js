@@ -85,20 +85,23 @@ const DEFAULT_MEMORY_LIMIT = '256MB';
 // file is about 3 million events (cmd/demodata's: 10 million in 750 MiB).
 const LARGE_FILE_BYTES = 256 * 1024 * 1024;
 const LARGE_THREADS = Math.min(2, os.availableParallelism());
-const MEMORY_LIMIT = /^[0-9]+(\.[0-9]+)?\s?(KB|MB|GB|KiB|MiB|GiB)$/;
+const MEMORY_LIMIT = /^([0-9]+(?:\.[0-9]+)?)\s?(KB|MB|GB|KiB|MiB|GiB)$/;
 // A large project's database may use more memory: a sixth of its file,
 // between the limit and DEFAULT_MEMORY_MAX. Exact distinct counts over
 // months of a large project hash millions of users: at 100 million events
 // (a 7.4 GiB file, 7.3 million users) 90 days of daily users need about
 // 1 GB, and fail within 512 MB. Up to 1.5 GiB of file (about 20 million
-// events) the limit is unchanged.
+// events) the limit is unchanged. What large databases take beyond the
+// limit is bounded for all of them together, DEFAULT_MEMORY_EXTRA: past it
+// a large database opens with what is left, down to the limit.
 const DEFAULT_MEMORY_MAX = '2GB';
+const DEFAULT_MEMORY_EXTRA = '2GB';
 const MEMORY_PER_FILE_BYTE = 1 / 6;
 const UNITS = { KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
 // The bytes a DuckDB size (MEMORY_LIMIT) names.
 function sizeBytes(size) {
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s?(KB|MB|GB|KiB|MiB|GiB)$/.exec(size);
+  const m = MEMORY_LIMIT.exec(size);
   if (!m) throw new Error(`memory limit '${size}' is not a size such as 256MB`);
   return Number(m[1]) * UNITS[m[2]];
 }
@@ -108,6 +111,17 @@ function memoryFor(fileBytes, limit = DEFAULT_MEMORY_LIMIT, max = DEFAULT_MEMORY
   const base = sizeBytes(limit);
   const grown = Math.min(sizeBytes(max), fileBytes * MEMORY_PER_FILE_BYTE);
   return grown > base ? `${Math.ceil(grown / 1e6)}MB` : limit;
+}
+
+// What a database that wants want (memoryFor's) is given when the open
+// large databases already take usedExtra bytes beyond limit, of extra
+// bytes for them all.
+function grantMemory(want, limit, extra, usedExtra) {
+  const base = sizeBytes(limit);
+  const more = sizeBytes(want) - base;
+  const room = sizeBytes(extra) - usedExtra;
+  if (more <= 0 || room <= 0) return limit;
+  return more <= room ? want : `${Math.floor((base + room) / 1e6)}MB`;
 }
 
 // Table functions the gate lets through: they compute rows from their
@@ -243,6 +257,7 @@ class TenantDatabase {
     const file = fs.existsSync(this.file) ? this.file : null;
     const bytes = file ? fs.statSync(file).size : 0;
     this.threads = file ? threadsFor(bytes) : 1;
+    this.memoryLimit = null;
     this.memoryLimit = memoryFor(bytes);
     const instance = await openLocked(file, { memoryLimit: this.memoryLimit, threads: this.threads });
     try {
@@ -277,6 +292,7 @@ class TenantDatabase {
     if (!this.state) return;
     const { instance, defaultConnection } = this.state;
     this.state = null;
+    this.memoryLimit = null;
     this.passed.clear();
     try {
       defaultConnection.closeSync();
@@ -295,12 +311,21 @@ class TenantDatabase {
 class TenantDatabases {
   constructor({
     dataDir, maxOpen = 16, keepAliveMs = 60000, memoryLimit = DEFAULT_MEMORY_LIMIT, memoryMax = DEFAULT_MEMORY_MAX,
-    slowMs = 0, log = () => {}, largeFileBytes = LARGE_FILE_BYTES, largeThreads = LARGE_THREADS,
+    memoryExtra = DEFAULT_MEMORY_EXTRA, slowMs = 0, log = () => {}, largeFileBytes = LARGE_FILE_BYTES, largeThreads = LARGE_THREADS,
   }) {
-    if (!MEMORY_LIMIT.test(memoryLimit)) throw new Error(`memory limit '${memoryLimit}' is not a size such as 256MB`);
-    if (!MEMORY_LIMIT.test(memoryMax)) throw new Error(`memory maximum '${memoryMax}' is not a size such as 2GB`);
-    // A large project's database gets more memory (see DEFAULT_MEMORY_MAX).
-    this.memoryFor = (bytes) => memoryFor(bytes, memoryLimit, memoryMax);
+    for (const size of [memoryLimit, memoryMax, memoryExtra]) {
+      if (!MEMORY_LIMIT.test(size)) throw new Error(`memory size '${size}' is not a size such as 256MB`);
+    }
+    // A large project's database gets more memory (see DEFAULT_MEMORY_MAX),
+    // within what the open ones take beyond the limit together.
+    const base = sizeBytes(memoryLimit);
+    this.memoryFor = (bytes) => {
+      let used = 0;
+      for (const db of this.databases.values()) {
+        if (db.memoryLimit) used += Math.max(0, sizeBytes(db.memoryLimit) - base);
+      }
+      return grantMemory(memoryFor(bytes, memoryLimit, memoryMax), memoryLimit, memoryExtra, used);
+    };
     if (!Number.isInteger(largeThreads) || largeThreads < 1) throw new Error(`largeThreads must be a positive integer, got ${largeThreads}`);
     // A large project's database gets more threads (see LARGE_FILE_BYTES).
     this.threadsFor = (bytes) => (bytes >= largeFileBytes ? largeThreads : 1);
@@ -466,6 +491,7 @@ class TenantDuckDBDriver extends DuckDBDriver {
 }
 
 module.exports = {
-  APP_ID, LOCKDOWN, PURE_TABLE_FUNCTIONS, SLOW_MARKER, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_MAX, MEMORY_LIMIT, memoryFor,
+  APP_ID, LOCKDOWN, PURE_TABLE_FUNCTIONS, SLOW_MARKER, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_MAX, DEFAULT_MEMORY_EXTRA,
+  MEMORY_LIMIT, memoryFor, grantMemory,
   projectFile, openLocked, checkStatement, RefusedStatement, TenantDuckDBDriver, TenantDatabases, TenantDuckDBQuery,
 };

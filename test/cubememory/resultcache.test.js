@@ -176,6 +176,20 @@ test("a large project's database gets a sixth of its file, between the limit and
   assert.throws(() => memoryFor(1e9, 'lots', '2GB'), /not a size/);
 });
 
+test('large databases together take no more than the extra beyond the limit', () => {
+  const { grantMemory } = require(path.join(cubeDir, 'tenantdb.js'));
+  for (const [want, used, granted] of [
+    ['256MB', 0, '256MB'], // a small project's
+    ['256MB', 3e9, '256MB'], // whatever large ones take
+    ['1322MB', 0, '1322MB'], // the first large one
+    ['1322MB', 1066e6, '1190MB'], // what is left of the extra
+    ['1322MB', 2e9, '256MB'], // none left: the limit
+    ['1322MB', 2.5e9, '256MB'],
+  ]) {
+    assert.equal(grantMemory(want, '256MB', '2GB', used), granted, `${want} with ${used} bytes beyond the limit taken`);
+  }
+});
+
 // A query queue as QueryCache makes it for a tenant, whose query takes
 // queryMs and answers rows.
 function queue(prefix, queryMs, rows) {
