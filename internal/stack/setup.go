@@ -172,22 +172,8 @@ func SeedFunnels(root, dir string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("the funnels folder: %w", err)
 	}
-	src := filepath.Join(root, filepath.FromSlash(DemoFunnels))
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("reading the demo funnel %s: %w", rel, err)
-		}
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
-	})
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, filepath.FromSlash(DemoFunnels)))); err != nil {
+		return fmt.Errorf("copying the demo funnels: %w", err)
+	}
+	return nil
 }
