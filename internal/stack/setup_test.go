@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -57,5 +58,35 @@ func TestGenerateDataAgain(t *testing.T) {
 	}
 	if kept := generate(); !kept.Equal(regenerated) {
 		t.Error("projects without a recorded version were generated again")
+	}
+}
+
+// TestSeedFunnels: the demo funnels are copied into a folder that does not
+// exist yet, and a folder that does is left as the user made it.
+func TestSeedFunnels(t *testing.T) {
+	root, err := Root(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "funnels")
+	def := filepath.Join(dir, "1", "install_with_docker.yml")
+	if err := SeedFunnels(root, dir); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(root, DemoFunnels, "1", "install_with_docker.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(def); err != nil || string(got) != string(want) {
+		t.Fatalf("the demo funnel copied as %q (%v), want %q", got, err, want)
+	}
+	if err := os.WriteFile(def, []byte("edited"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := SeedFunnels(root, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(def); string(got) != "edited" {
+		t.Errorf("a second seeding wrote %q over the user's edit", got)
 	}
 }
