@@ -21,7 +21,18 @@ const source = { describe: 'test', files: async () => { reads += 1; if (failing)
 const logs = [];
 const f = new Funnels({ source, refreshMs: 200, log: (m) => logs.push(m) });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const settle = async () => { await f.get('gitlab_project_1'); await sleep(20); return f.get('gitlab_project_1'); };
+// settle asks once (starting the read the set's age calls for), waits,
+// with a deadline, until that read is over, and asks again.
+const settle = async () => {
+  const before = reads;
+  await f.get('gitlab_project_1');
+  const end = Date.now() + 10000;
+  while (reads === before || f.entries.get('gitlab_project_1').reading) {
+    if (Date.now() > end) throw new Error('the read of project 1 did not end within 10 s');
+    await sleep(5);
+  }
+  return f.get('gitlab_project_1');
+};
 (async () => {
   const first = await f.get('gitlab_project_1');
   console.log('first', first.funnels.map((x) => x.name).join(','), first.version !== null);
