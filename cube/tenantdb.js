@@ -257,13 +257,17 @@ class TenantDatabase {
     const file = fs.existsSync(this.file) ? this.file : null;
     const bytes = file ? fs.statSync(file).size : 0;
     this.threads = file ? threadsFor(bytes) : 1;
+    // Held from here, so that another database opening meanwhile counts
+    // it (memoryFor sums the held limits of the others), until close.
     this.memoryLimit = null;
     this.memoryLimit = memoryFor(bytes);
-    const instance = await openLocked(file, { memoryLimit: this.memoryLimit, threads: this.threads });
+    let instance;
     try {
+      instance = await openLocked(file, { memoryLimit: this.memoryLimit, threads: this.threads });
       this.state = { instance, defaultConnection: await instance.connect() };
     } catch (e) {
-      instance.closeSync();
+      if (instance) instance.closeSync();
+      this.memoryLimit = null;
       throw e;
     }
     this.inMemory = !file;
