@@ -524,33 +524,32 @@ const BLEND_NEEDS_GRANULARITY = 'must begin with a time dimension with a granula
 // checkCall checks a call's queries as a whole, as the API does: one query,
 // or a blend of at most 10; each passes check; and their answers together
 // are within the budget (in a blend each row also carries the blend's time
-// key: one column more). It throws a Refusal; in a blend of several, a
-// query's refusal names it (query[2].limit). It returns the call's cells,
-// which the front (front.js) weighs a load by.
+// key: one column more). It throws a Refusal; in a blend, a query's
+// refusal names it (query[2].limit). It returns the call's cells, which
+// the front (front.js) weighs a load by.
 //
 // blend says the call's query was an array (Cube blends an array of one
 // too): Cube blends the answers by each query's first time dimension, and
 // a query without one ends Cube's check in a TypeError (a 500), so each
 // needs one with a granularity.
 function checkCall(queries, blend = queries.length > 1) {
-  const at = (i) => (blend ? `query[${i}]` : 'query');
   array(queries, 'query', 'an array of queries', LIMITS.maxQueries, (q, i) => {
     try {
       check(q);
     } catch (e) {
       if (e instanceof Refusal && blend) {
-        throw new Refusal(`${at(i)}${e.field.slice('query'.length)}`, e.problem);
+        throw new Refusal(`query[${i}]${e.field.slice('query'.length)}`, e.problem);
       }
       throw e;
     }
   });
   if (queries.length === 0) throw new Refusal('query', 'is an empty array of queries');
-  queries.forEach((q, i) => {
-    const first = (q.timeDimensions || [])[0];
-    if (blend && !(first && first.granularity)) {
-      throw new Refusal(`${at(i)}.timeDimensions`, BLEND_NEEDS_GRANULARITY);
-    }
-  });
+  if (blend) {
+    queries.forEach((q, i) => {
+      const first = (q.timeDimensions || [])[0];
+      if (!(first && first.granularity)) throw new Refusal(`query[${i}].timeDimensions`, BLEND_NEEDS_GRANULARITY);
+    });
+  }
   const timeKey = queries.length > 1 ? 1 : 0;
   const n = queries.reduce((sum, q) => sum + rows(q) * (columns(q) + timeKey) * ranges(q), 0);
   if (n > BUDGET.maxCells) {
